@@ -1,0 +1,1 @@
+"""lessons_lib: the helper library of the optimizer course."""

@@ -1,0 +1,47 @@
+"""Bytes of memory per parameter for weights, gradients and optimizer state.
+
+    bytes per parameter = (1 weight + 1 gradient + state buffers) * bytes per value
+State buffers: SGD 0, SGD with momentum 1 (momentum_buffer), Adam/AdamW 2 (m and v).
+"""
+from __future__ import annotations
+
+from .validation import check_positive
+
+STATE_BUFFERS = {"SGD": 0, "SGD + momentum": 1, "Adam": 2, "AdamW": 2}
+
+
+def state_buffers(optimizer: str) -> int:
+    """Number of parameter-sized buffers the optimizer keeps."""
+    if optimizer not in STATE_BUFFERS:
+        raise ValueError(f"optimizer must be one of {list(STATE_BUFFERS)}; got {optimizer!r}")
+    return STATE_BUFFERS[optimizer]
+
+
+def bytes_per_parameter(optimizer: str, bytes_per_value: int = 4, with_weights_and_grads=True) -> int:
+    """(weight + gradient + buffers) * bytes_per_value, or buffers only."""
+    check_positive("bytes_per_value", bytes_per_value)
+    values = state_buffers(optimizer) + (2 if with_weights_and_grads else 0)
+    return int(values * bytes_per_value)
+
+
+def state_gigabytes(optimizer: str, n_params, bytes_per_value: int = 4) -> float:
+    """Optimizer-state memory in GB (1e9 bytes): n_params * buffers * bytes_per_value / 1e9."""
+    n = float(check_positive("n_params", n_params))
+    return n * bytes_per_parameter(optimizer, bytes_per_value, with_weights_and_grads=False) / 1e9
+
+
+def memory_table(n_params, bytes_per_value: int = 4) -> list[dict]:
+    """One row per optimizer: buffers, bytes per parameter (state, total), GB for n_params."""
+    n = float(check_positive("n_params", n_params))
+    rows = []
+    for name in STATE_BUFFERS:
+        total = bytes_per_parameter(name, bytes_per_value)
+        rows.append({
+            "optimizer": name,
+            "state buffers": state_buffers(name),
+            "state bytes/param": bytes_per_parameter(name, bytes_per_value, False),
+            "total bytes/param": total,
+            "state GB": round(state_gigabytes(name, n, bytes_per_value), 3),
+            "total GB": round(n * total / 1e9, 3),
+        })
+    return rows

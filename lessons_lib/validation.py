@@ -1,0 +1,80 @@
+"""Argument checks shared by every module.
+
+Each check raises ValueError naming the argument, the value given and the accepted range,
+so a learner who passes lr=-0.1 reads what to change instead of a traceback from numpy.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _show(value) -> str:
+    arr = np.asarray(value)
+    if arr.ndim == 0:
+        return repr(float(arr)) if arr.dtype.kind in "fiu" else repr(value)
+    return f"array of shape {arr.shape} (min {np.nanmin(arr):g}, max {np.nanmax(arr):g})"
+
+
+def as_float_array(name: str, value) -> np.ndarray:
+    """Convert to a float64 array, with a clear message for text, None and ragged lists."""
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number or an array of numbers; got {value!r}") from None
+    return arr
+
+
+def check_finite(name: str, value, hint: str = "") -> np.ndarray:
+    """Reject inf and nan: they would silently poison optimizer state."""
+    arr = as_float_array(name, value)
+    if not np.all(np.isfinite(arr)):
+        bad = np.argwhere(~np.isfinite(arr))
+        where = bad[0].tolist() if arr.ndim else []
+        msg = f"{name} contains a non-finite value (inf or nan) at index {where}"
+        raise ValueError(msg + (f"; {hint}" if hint else ""))
+    return arr
+
+
+def check_positive(name: str, value, hint: str = "") -> np.ndarray:
+    """value > 0 and finite (scalars or arrays of per-run values)."""
+    arr = as_float_array(name, value)
+    if arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        msg = f"{name} must be a finite number > 0; got {_show(value)}"
+        raise ValueError(msg + (f". {hint}" if hint else ""))
+    return arr
+
+
+def check_nonnegative(name: str, value, hint: str = "") -> np.ndarray:
+    """value >= 0 and finite."""
+    arr = as_float_array(name, value)
+    if arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr < 0):
+        msg = f"{name} must be a finite number >= 0; got {_show(value)}"
+        raise ValueError(msg + (f". {hint}" if hint else ""))
+    return arr
+
+
+def check_unit_interval(name: str, value, *, closed_right: bool = False, hint: str = "") -> np.ndarray:
+    """0 <= value < 1 (or <= 1 when closed_right), e.g. betas, momentum, dampening."""
+    arr = as_float_array(name, value)
+    upper_ok = arr <= 1 if closed_right else arr < 1
+    if arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr < 0) or not np.all(upper_ok):
+        rng = "[0, 1]" if closed_right else "[0, 1)"
+        msg = f"{name} must lie in {rng}; got {_show(value)}"
+        raise ValueError(msg + (f". {hint}" if hint else ""))
+    return arr
+
+
+def check_int(name: str, value, minimum: int = 0) -> int:
+    """An integer >= minimum (bools are rejected)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+    return int(value)
+
+
+def check_same_shape(name_a: str, a: np.ndarray, name_b: str, b: np.ndarray) -> None:
+    """Two arrays that must line up element by element."""
+    if np.shape(a) != np.shape(b):
+        raise ValueError(
+            f"{name_a} has shape {np.shape(a)} but {name_b} has shape {np.shape(b)}; "
+            "they must match (one entry per parameter)"
+        )
