@@ -164,3 +164,20 @@ def _select_state(keep, new_state, old_state):
         else:
             fields[name] = new
     return type(new_state)(**fields)
+
+
+def measured_rate(trace: Trace, window: int = 20):
+    """Measured per-step contraction over the last `window` steps of a run.
+
+        rate = (||w_K|| / ||w_{K-window}||) ** (1 / window)      (distance to the optimum 0)
+
+    One value per run for a batch; nan for diverged runs.
+    """
+    window = check_int("window", window, 1)
+    if trace.params.shape[0] <= window:
+        raise ValueError(f"window ({window}) must be smaller than the number of steps ({trace.params.shape[0] - 1})")
+    d_end = np.linalg.norm(trace.params[-1], axis=-1)
+    d_start = np.linalg.norm(trace.params[-1 - window], axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = (d_end / d_start) ** (1.0 / window)
+    return float(rate) if np.ndim(rate) == 0 else rate

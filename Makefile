@@ -1,0 +1,52 @@
+# Two commands: `make lab` opens the course, `make test` runs every check.
+# Both create .venv when missing and (re)install the project only when pyproject.toml changed.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+START  := $(firstword $(wildcard notebooks/00_start_here.ipynb) notebooks)
+
+# Headless machines (no display) get --no-browser; root needs --allow-root.
+LAB_FLAGS :=
+ifeq ($(strip $(DISPLAY)$(WAYLAND_DISPLAY)),)
+ifneq ($(shell uname -s),Darwin)
+LAB_FLAGS += --no-browser
+endif
+endif
+ifeq ($(shell id -u),0)
+LAB_FLAGS += --allow-root
+endif
+
+PYTEST_NB := --nbval --nbval-sanitize-with nbval_sanitize.cfg
+
+.PHONY: setup lab test test-unit test-notebooks notebooks exercises bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+lab: setup
+	@echo "Opening the course. The URL with its token is printed below; Ctrl+C twice stops it."
+	$(PY) -m jupyter lab $(LAB_FLAGS) $(START)
+
+# The whole suite: unit, property and conformance tests, the printout and classroom checks,
+# and strict nbval over every lesson and solution, on 2 workers (one notebook per worker).
+test: setup
+	$(PY) -m pytest -n 2 --dist loadfile -rs $(PYTEST_NB) tests notebooks solutions
+
+test-unit: setup
+	$(PY) -m pytest -rs tests
+
+test-notebooks: setup
+	$(PY) -m pytest -n 2 --dist loadfile $(PYTEST_NB) notebooks solutions
+
+# Re-execute and store every lesson and solution (review `git diff` afterwards).
+notebooks: setup
+	$(PY) tools/execute_notebooks.py notebooks/*.ipynb solutions/*.ipynb
+
+clean:
+	rm -rf $(VENV) build *.egg-info
