@@ -42,7 +42,7 @@ def contour(surface: Quadratic = COURSE, ax=None, a_lim=(-1.5, 1.5), b_lim=(-1.5
 
 def paths(trajectories: dict, surface: Quadratic = COURSE, ax=None, a_lim=(-1.5, 1.5),
           b_lim=(-1.5, 1.5), title="Optimizer paths on the loss contours", equal=True,
-          start_label="start"):
+          start_label="start", legend_loc="best"):
     """Contours plus one path per entry of {label: array of positions (steps+1, 2)}."""
     ax = contour(surface, ax=ax, a_lim=a_lim, b_lim=b_lim, title=title, equal=equal)
     first = None
@@ -55,7 +55,7 @@ def paths(trajectories: dict, surface: Quadratic = COURSE, ax=None, a_lim=(-1.5,
             first = pts[0]
     if first is not None:
         ax.plot(*first, marker="s", color="k", markersize=7, linestyle="none", label=start_label, zorder=6)
-    ax.legend(loc="best", fontsize=8)
+    ax.legend(loc=legend_loc, fontsize=8)
     return ax
 
 
