@@ -28,7 +28,8 @@ def clip_by_global_norm(grads, max_norm, eps=1e-6, error_if_nonfinite=True):
 
     eps=1e-6 is PyTorch's; pass eps=1e-12 for the variant some libraries use.
     A non-finite norm raises ValueError unless error_if_nonfinite=False, in which case the
-    gradient is returned unchanged and the norm reported as it is (inf or nan).
+    result is PyTorch's: coef = 0 for an inf norm (finite entries become 0, inf entries nan),
+    nan for a nan norm (every entry nan); the norm is reported as it is (inf or nan).
     """
     g = as_float_array("grads", grads)
     max_norm = check_positive("max_norm", max_norm, hint="the threshold is a length, e.g. 1.0")
@@ -38,13 +39,14 @@ def clip_by_global_norm(grads, max_norm, eps=1e-6, error_if_nonfinite=True):
     if not np.all(finite):
         if error_if_nonfinite:
             raise ValueError(
-                f"the gradient norm is {float(np.ravel(norm)[~np.ravel(finite)][0])}: the gradient "
-                "contains inf or nan. Clipping cannot repair it; find where it overflowed "
+                f"grads has a non-finite norm ({float(np.ravel(norm)[~np.ravel(finite)][0])}); it must "
+                "be finite, but the gradient contains inf or nan (or overflows when squared). "
+                "Clipping cannot repair it; find where it overflowed "
                 "(lower the lr, use a loss scaler that skips such steps) instead of stepping"
             )
-    coef = np.minimum(1.0, max_norm / (norm + eps))
-    coef = np.where(finite, coef, 1.0)
-    clipped = g * (coef[..., None] if g.ndim > 1 else coef)
+    with np.errstate(invalid="ignore"):
+        coef = np.minimum(1.0, max_norm / (norm + eps))
+        clipped = g * (coef[..., None] if g.ndim > 1 else coef)
     return clipped, (float(norm) if norm.ndim == 0 else norm)
 
 

@@ -58,6 +58,18 @@ def _per_run(x, params: np.ndarray):
     return x
 
 
+_PY_POW = np.frompyfunc(pow, 2, 1)
+
+
+def _power(base, t):
+    """base ** t with Python's scalar pow for every run (as torch computes beta ** step), so a
+    batch of runs gives bitwise the numbers of the same runs done one by one (numpy's
+    vectorised pow can differ from the scalar one in the last bit)."""
+    if np.ndim(base) == 0 and np.ndim(t) == 0:
+        return base ** t
+    return _PY_POW(base, t).astype(np.float64)
+
+
 def _scalar_or_array(x: np.ndarray):
     return float(x) if x.ndim == 0 else x
 
@@ -139,7 +151,8 @@ class SGD(_Optimizer):
         buf = state.momentum_buffer
         if self.uses_momentum:
             mu = _per_run(self.momentum, params)
-            damp = _per_run(self.dampening, params)
+            # torch ignores dampening without momentum (a batch may mix mu = 0 and mu > 0)
+            damp = np.where(mu == 0, 0.0, _per_run(self.dampening, params))
             if np.ndim(state.step) == 0:
                 buf = g.copy() if state.step == 0 else mu * buf + (1 - damp) * g
             else:  # per-run step counts (runs whose steps a loss scaler skipped)
@@ -155,8 +168,9 @@ class EMAMomentum(_Optimizer):
         m <- beta * m + (1 - beta) * g        (m starts at 0)
         w <- w - lr * m
 
-    Same path as heavy-ball SGD(lr * (1 - beta), momentum=beta) except that PyTorch's buffer
-    starts at the first gradient instead of zero.
+    Exactly the path of heavy-ball SGD(lr * (1 - beta), momentum=beta) (both memories start
+    empty); PyTorch's dampened buffer SGD(lr, momentum=beta, dampening=beta) differs in the
+    first steps because it starts at the first gradient instead of zero.
     """
 
     def __init__(self, lr, beta=0.9):
@@ -222,8 +236,8 @@ class Adam(_Optimizer):
         m = state.m + (1 - b1) * (g - state.m)
         v = b2 * state.v + (1 - b2) * g * g
         if self.bias_correction:
-            step_size = lr / (1 - b1**t)
-            denom = np.sqrt(v) / np.sqrt(1 - b2**t) + eps
+            step_size = lr / (1 - _power(b1, t))
+            denom = np.sqrt(v) / np.sqrt(1 - _power(b2, t)) + eps
         else:
             step_size = lr
             denom = np.sqrt(v) + eps
@@ -234,7 +248,7 @@ class Adam(_Optimizer):
         t = _per_run(np.maximum(state.step, 1), state.m)
         b1 = _per_run(self.betas[0], state.m)
         b2 = _per_run(self.betas[1], state.m)
-        return state.m / (1 - b1**t), state.v / (1 - b2**t)
+        return state.m / (1 - _power(b1, t)), state.v / (1 - _power(b2, t))
 
 
 class AdamW(Adam):

@@ -102,8 +102,7 @@ def heatmap(values, x, y, ax=None, xlabel="x", ylabel="y", title="", colorbar_la
     ax = _axes(ax)
     vals = np.asarray(values, dtype=float)
     masked = np.ma.masked_invalid(vals)
-    cmap = plt.get_cmap("viridis").copy()
-    cmap.set_bad("0.85")
+    cmap = plt.get_cmap("viridis").with_extremes(bad="0.85")
     pos = masked.compressed()
     norm = LogNorm(vmin=max(pos[pos > 0].min(), 1e-300), vmax=pos.max()) if log and np.any(pos > 0) else None
     mesh = ax.pcolormesh(x, y, masked, cmap=cmap, norm=norm, shading="auto")

@@ -43,11 +43,11 @@ def to_bfloat16(x) -> np.ndarray:
     (epsilon 2^-7). Returned as float32 values that bfloat16 can represent exactly.
     """
     x32 = np.asarray(as_float_array("x", x), dtype=np.float32)
-    bits = x32.view(np.uint32).astype(np.uint64)
+    bits = x32.reshape(-1).view(np.uint32).astype(np.uint64)   # 1-D, so scalars work too
     rounding = ((bits >> 16) & 1) + 0x7FFF
     rounded = ((bits + rounding) & 0xFFFF0000).astype(np.uint32)
     out = rounded.view(np.float32).copy()
-    nan = np.isnan(x32)
+    nan = np.isnan(x32.reshape(-1))
     out[nan] = np.float32("nan")
     return out.reshape(x32.shape)
 
@@ -146,8 +146,9 @@ class DynamicLossScaler:
         found = np.asarray(found_inf, dtype=bool)
         tracker = np.where(found, 0, np.asarray(state.growth_tracker) + 1)
         grow = tracker >= self.growth_interval
-        scale = np.where(found, np.asarray(state.scale) * self.backoff_factor,
-                         np.where(grow, np.asarray(state.scale) * self.growth_factor, state.scale))
+        with np.errstate(over="ignore"):   # a grown scale past float64's range is capped below
+            scale = np.where(found, np.asarray(state.scale) * self.backoff_factor,
+                             np.where(grow, np.asarray(state.scale) * self.growth_factor, state.scale))
         scale = np.minimum(scale, np.finfo(np.float64).max)  # never inf
         tracker = np.where(grow, 0, tracker)
         if found.ndim == 0:

@@ -18,7 +18,7 @@ import numpy as np
 from .clipping import clip_by_global_norm, global_norm
 from .precision import DynamicLossScaler, scaled_fp16_gradient, unscale
 from .surfaces import COURSE, START, Quadratic
-from .validation import as_float_array, check_int, check_positive
+from .validation import check_finite, check_int, check_positive
 
 
 @dataclass
@@ -74,10 +74,15 @@ def run(optimizer, steps: int, surface: Quadratic = COURSE, start=START, schedul
     """
     steps = check_int("steps", steps, 0)
     check_positive("divergence_factor", divergence_factor)
-    w = as_float_array("start", start).copy()
+    w = check_finite("start", start).copy()
+    if w.ndim not in (1, 2):
+        raise ValueError(f"start must have shape (d,) or (runs, d); got shape {w.shape}")
     runs = getattr(optimizer, "runs", None)
     if runs is not None and w.ndim == 1:
         w = np.broadcast_to(w, (runs, w.shape[0])).copy()
+    if runs is not None and w.shape[0] != runs:
+        raise ValueError(f"start has shape {w.shape} but the optimizer has per-run hyperparameters "
+                         f"for {runs} runs; give one start of shape (d,) or starts of shape ({runs}, d)")
     loss0 = surface.loss(w)
     batch = w.ndim == 2
     R = w.shape[0] if batch else None

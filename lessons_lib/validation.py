@@ -12,6 +12,8 @@ def _show(value) -> str:
     arr = np.asarray(value)
     if arr.ndim == 0:
         return repr(float(arr)) if arr.dtype.kind in "fiu" else repr(value)
+    if arr.size == 0 or np.all(np.isnan(arr)):
+        return f"array of shape {arr.shape} ({'empty' if arr.size == 0 else 'all nan'})"
     return f"array of shape {arr.shape} (min {np.nanmin(arr):g}, max {np.nanmax(arr):g})"
 
 
@@ -30,7 +32,9 @@ def check_finite(name: str, value, hint: str = "") -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         bad = np.argwhere(~np.isfinite(arr))
         where = bad[0].tolist() if arr.ndim else []
-        msg = f"{name} contains a non-finite value (inf or nan) at index {where}"
+        value = float(arr[tuple(bad[0])]) if arr.ndim else float(arr)
+        msg = (f"{name} contains a non-finite value ({value}) at index {where}; "
+               "every entry must be finite (no inf or nan)")
         raise ValueError(msg + (f"; {hint}" if hint else ""))
     return arr
 
