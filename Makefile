@@ -48,5 +48,9 @@ test-notebooks: setup
 notebooks: setup
 	$(PY) tools/execute_notebooks.py notebooks/*.ipynb solutions/*.ipynb
 
+# Regenerate exercises/ (student notebooks) from solutions/; running it twice changes nothing.
+exercises: setup
+	$(PY) -m lessons_lib.classroom generate
+
 clean:
 	rm -rf $(VENV) build *.egg-info

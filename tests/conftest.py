@@ -32,6 +32,7 @@ def pytest_configure(config):
         "conformance: compares lessons_lib with PyTorch; a skip becomes a failure when "
         f"{REQUIRE_TORCH_VARIABLE}=1",
     )
+    config.addinivalue_line("markers", "slow: starts Jupyter kernels (deselect with -m 'not slow')")
 
 
 def _torch_required() -> bool:

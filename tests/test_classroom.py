@@ -1,0 +1,278 @@
+"""The exercise generator and the autograder.
+
+Generator tests are pure nbformat and fast. Grading tests start Jupyter kernels (about a
+second each), so they grade many notebooks per call and share the results through
+module-scoped fixtures; they carry the `slow` mark (deselect with -m "not slow").
+"""
+import csv
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from lessons_lib import classroom
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTIONS = ROOT / "solutions"
+EXERCISES = ROOT / "exercises"
+SUBMISSIONS = ROOT / "tests" / "fixtures" / "submissions"
+
+
+def meta(gid, solution=False, grade=False, locked=False, points=None):
+    m = {"schema_version": 3, "grade_id": gid, "grade": grade, "locked": locked, "solution": solution,
+         "task": False}
+    if grade:
+        m["points"] = points
+    return {"nbgrader": m}
+
+
+def tiny_solution():
+    return new_notebook(cells=[
+        new_markdown_cell("# Tiny"),
+        new_code_cell("x = 1", metadata=meta("setup", locked=True)),
+        new_code_cell("def f(a):\n    \"\"\"doc\"\"\"\n    ### BEGIN SOLUTION\n    return 2 * a\n    ### END SOLUTION\n\n"
+                      "print(f(1))", metadata=meta("f_answer", solution=True)),
+        new_code_cell("### BEGIN SOLUTION\ny = 3\n### END SOLUTION", metadata=meta("y_answer", solution=True)),
+        new_code_cell("y = 4", metadata=meta("whole_answer", solution=True)),
+        new_code_cell("assert f(2) == 4\n### BEGIN HIDDEN TESTS\nassert f(5) == 10\n### END HIDDEN TESTS\n",
+                      metadata={**meta("f", grade=True, locked=True, points=2), "collapsed": True}),
+        new_markdown_cell("### BEGIN SOLUTION\nBecause.\n### END SOLUTION",
+                          metadata=meta("why", solution=True, grade=True, points=1)),
+    ], metadata={"celltoolbar": "Create Assignment", "language_info": {"name": "python", "version": "3.11.7"}})
+
+
+# ------------------------------------------------------------------ the generator
+
+
+def test_student_version_replaces_solutions_removes_hidden_tests_clears_and_locks():
+    nb = tiny_solution()
+    nb.cells[2].outputs = [nbformat.v4.new_output("stream", text="2\n")]
+    nb.cells[2].execution_count = 3
+    out = classroom.student_version(nb)
+    src = [c.source for c in out.cells]
+    assert src[2] == ('def f(a):\n    """doc"""\n    # YOUR CODE HERE\n    raise NotImplementedError()\n\n'
+                      'print(f(1))')
+    assert src[3] == "# YOUR CODE HERE\nraise NotImplementedError()"
+    assert src[4] == "# YOUR CODE HERE\nraise NotImplementedError()"      # a solution cell without markers
+    assert src[5] == "assert f(2) == 4\n"
+    assert src[6] == "YOUR ANSWER HERE"
+    assert out.cells[2].outputs == [] and out.cells[2].execution_count is None
+    assert "collapsed" not in out.cells[5].metadata
+    assert "celltoolbar" not in out.metadata and out.metadata.language_info == {"name": "python"}
+    assert out.cells[1].metadata["deletable"] is False and out.cells[1].metadata["editable"] is False
+    assert out.cells[2].metadata["deletable"] is False and "editable" not in out.cells[2].metadata
+    assert out.cells[5].metadata["editable"] is False
+    assert out.cells[6].metadata["deletable"] is False and "editable" not in out.cells[6].metadata
+    assert "deletable" not in out.cells[0].metadata
+    assert nb.cells[2].execution_count == 3, "the solution notebook itself must not change"
+
+
+@pytest.mark.parametrize("cells, fragment", [
+    ([new_code_cell("### BEGIN SOLUTION\nx = 1\n### END SOLUTION")], "not a solution cell"),
+    ([new_code_cell("### BEGIN HIDDEN TESTS\nassert 1\n### END HIDDEN TESTS", metadata=meta("a", locked=True))],
+     "not a graded cell"),
+    ([new_code_cell("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION", metadata=meta("a", solution=True))],
+     "nested"),
+    ([new_code_cell("### BEGIN SOLUTION\nx = 1", metadata=meta("a", solution=True))], "without ### END SOLUTION"),
+    ([new_code_cell("x", metadata=meta("a", locked=True)), new_code_cell("y", metadata=meta("a", locked=True))],
+     "duplicate grade_id"),
+    ([new_code_cell("assert 1", metadata=meta("a", grade=True, locked=True, points=-1))], "points >= 0"),
+    ([new_markdown_cell("text", metadata=meta("a", grade=True, points=1))], "both grade and solution"),
+    ([new_code_cell("x", metadata=meta("bad id!", locked=True))], "grade_id must be"),
+])
+def test_malformed_solutions_are_refused_with_a_reason(cells, fragment):
+    with pytest.raises(classroom.ClassroomError, match=fragment):
+        classroom.student_version(new_notebook(cells=cells))
+
+
+def test_generate_is_deterministic_and_check_mode_reports_drift(tmp_path):
+    sol, ex = tmp_path / "solutions", tmp_path / "exercises"
+    sol.mkdir()
+    nbformat.write(tiny_solution(), sol / "01_tiny.ipynb")
+    assert [p.name for p in classroom.generate(sol, ex)] == ["01_tiny.ipynb"]
+    first = (ex / "01_tiny.ipynb").read_bytes()
+    assert classroom.generate(sol, ex) == []
+    assert (ex / "01_tiny.ipynb").read_bytes() == first
+    (ex / "01_tiny.ipynb").write_text("{}", encoding="utf-8")
+    assert [p.name for p in classroom.generate(sol, ex, check=True)] == ["01_tiny.ipynb"]
+    assert (ex / "01_tiny.ipynb").read_text(encoding="utf-8") == "{}", "--check must not write"
+
+
+def test_generate_command_line_check_exits_0_when_in_sync():
+    done = subprocess.run([sys.executable, "-m", "lessons_lib.classroom", "generate", "--check"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+# ------------------------------------------------------------------ grading without kernels
+
+
+def test_unreadable_and_misplaced_submissions_get_zero_rows_without_running_anything(tmp_path):
+    rows = classroom.grade([SUBMISSIONS / "invalid_json" / "01_one_uneven_surface.ipynb",
+                            SUBMISSIONS / "not_a_notebook" / "homework.ipynb",
+                            SUBMISSIONS / "wrong_lesson" / "04_adam.ipynb",
+                            tmp_path / "05_adamw.ipynb"], SOLUTIONS)
+    by_file = {}
+    for r in rows:
+        by_file.setdefault(Path(r.file).parent.name + "/" + Path(r.file).name, []).append(r)
+    invalid = by_file["invalid_json/01_one_uneven_surface.ipynb"]
+    assert [(r.exercise, r.points, r.max_points) for r in invalid] == [("01_one_sgd_step", 0.0, 2.0)]
+    assert "not a readable notebook" in invalid[0].message
+    (unknown,) = by_file["not_a_notebook/homework.ipynb"]
+    assert unknown.points == 0 and "not a readable notebook" in unknown.message
+    wrong = by_file["wrong_lesson/04_adam.ipynb"]
+    assert [r.exercise for r in wrong] == ["04_first_step", "04_v_measures", "04_v_constant_gradient",
+                                           "04_adam_three_steps"]
+    assert all(r.points == 0 and "another lesson (03_momentum.ipynb)" in r.message for r in wrong)
+    missing = by_file[f"{tmp_path.name}/05_adamw.ipynb"]
+    assert [(r.points, r.message) for r in missing] == [(0.0, "file not found")]
+
+
+def test_grade_refuses_to_write_the_csv_over_a_submission(tmp_path):
+    target = tmp_path / "01_one_uneven_surface.ipynb"
+    target.write_bytes((EXERCISES / target.name).read_bytes())
+    done = subprocess.run([sys.executable, "-m", "lessons_lib.classroom", "grade", "--out", str(target), str(target)],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode != 0 and "never writes to a submission" in done.stderr
+    assert target.read_bytes() == (EXERCISES / target.name).read_bytes()
+
+
+def test_the_temporary_copy_leaves_out_other_notebooks_and_respects_its_budget(tmp_path):
+    src = tmp_path / "submitted"
+    (src / "data").mkdir(parents=True)
+    (src / "04_adam.ipynb").write_text("{}", encoding="utf-8")
+    (src / "03_momentum.ipynb").write_text("{}", encoding="utf-8")
+    (src / "notes.txt").write_text("keep me", encoding="utf-8")
+    (src / "data" / "big.bin").write_bytes(b"x" * 5000)
+    (src / ".ipynb_checkpoints").mkdir()
+    classroom._copy_folder(src, tmp_path / "copy", keep=src / "04_adam.ipynb", budget=1000)
+    copied = sorted(str(p.relative_to(tmp_path / "copy")) for p in (tmp_path / "copy").rglob("*") if p.is_file())
+    assert copied == ["04_adam.ipynb", "notes.txt"]
+    classroom._copy_folder(src, tmp_path / "copy2", keep=src / "04_adam.ipynb")
+    assert (tmp_path / "copy2" / "data" / "big.bin").exists()
+
+
+# ------------------------------------------------------------------ grading with kernels
+
+
+def run_grader(files, out, timeout=None):
+    cmd = [sys.executable, "-m", "lessons_lib.classroom", "grade", "--out", str(out)]
+    if timeout:
+        cmd += ["--timeout", str(timeout)]
+    done = subprocess.run(cmd + [str(f) for f in files], capture_output=True, text=True, cwd=out.parent,
+                          timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    with open(out, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows and list(rows[0]) == ["file", "exercise", "points", "max_points", "message"]
+    return rows, done.stdout
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def graded_course(tmp_path_factory):
+    """Every solution and every unmodified exercise, graded in one call."""
+    files = sorted(SOLUTIONS.glob("*.ipynb")) + sorted(EXERCISES.glob("*.ipynb"))
+    before = {f: digest(f) for f in files}
+    out = tmp_path_factory.mktemp("grades") / "grades.csv"
+    rows, stdout = run_grader(files, out)
+    return rows, stdout, before
+
+
+@pytest.fixture(scope="module")
+def graded_bad(tmp_path_factory):
+    """The partial fixture and every kind of bad submission, graded in one call (10 s limit)."""
+    names = ["partial/04_adam.ipynb", "invalid_json/01_one_uneven_surface.ipynb", "infinite_loop/07_clipping.ipynb",
+             "missing_cells/02_sgd_zigzag.ipynb", "kernel_crash/06_schedules.ipynb",
+             "deletes_files/08_loss_scaling.ipynb", "wrong_lesson/04_adam.ipynb"]
+    files = [SUBMISSIONS / n for n in names]
+    before = {f: digest(f) for f in sorted(SUBMISSIONS.rglob("*")) if f.is_file()}
+    out = tmp_path_factory.mktemp("grades") / "grades.csv"
+    rows, _ = run_grader(files, out, timeout=10)
+    table = {}
+    for r in rows:
+        key = "/".join(Path(r["file"]).parts[-2:])
+        table.setdefault(key, {})[r["exercise"]] = r
+    return table, before
+
+
+@pytest.mark.slow
+def test_every_solution_scores_full_marks(graded_course):
+    rows, _, _ = graded_course
+    solved = [r for r in rows if Path(r["file"]).parent == SOLUTIONS]
+    assert {Path(r["file"]).name for r in solved} == {p.name for p in SOLUTIONS.glob("*.ipynb")}
+    for r in solved:
+        if r["points"] == "":
+            assert r["message"].startswith("graded by hand"), r
+        else:
+            assert r["points"] == r["max_points"] and r["message"] == "passed", r
+
+
+@pytest.mark.slow
+def test_unmodified_exercises_score_zero(graded_course):
+    rows, _, _ = graded_course
+    handed_out = [r for r in rows if Path(r["file"]).parent == EXERCISES]
+    assert len({r["file"] for r in handed_out}) == len(list(EXERCISES.glob("*.ipynb")))
+    for r in handed_out:
+        assert r["points"] == "0", r
+        assert r["message"] in ("not attempted yet", "not answered"), r
+
+
+@pytest.mark.slow
+def test_grading_never_modifies_a_submission(graded_course, graded_bad):
+    for table in (graded_course[2], graded_bad[1]):
+        for path, before in table.items():
+            assert path.exists() and digest(path) == before, f"{path} changed during grading"
+
+
+@pytest.mark.slow
+def test_a_partial_submission_scores_exactly_its_solved_parts(graded_bad):
+    table, _ = graded_bad
+    partial = table["partial/04_adam.ipynb"]
+    points = {k: r["points"] for k, r in partial.items()}
+    assert points == {"04_first_step": "2", "04_v_measures": "", "04_v_constant_gradient": "1",
+                      "04_adam_three_steps": "0"}
+    assert "bias correction" in partial["04_adam_three_steps"]["message"], "its edited test cell was restored"
+    assert partial["04_v_measures"]["message"].startswith("graded by hand")
+
+
+@pytest.mark.slow
+def test_each_bad_submission_gets_zero_rows_with_the_reason_and_grading_goes_on(graded_bad):
+    table, _ = graded_bad
+    assert table["invalid_json/01_one_uneven_surface.ipynb"]["01_one_sgd_step"]["points"] == "0"
+    assert "not a readable notebook" in table["invalid_json/01_one_uneven_surface.ipynb"]["01_one_sgd_step"]["message"]
+
+    loop = table["infinite_loop/07_clipping.ipynb"]
+    assert loop["07_clip_factor"]["points"] == "1", "work finished before the loop still counts"
+    assert loop["07_global_norm_clipping"]["points"] == "0"
+    assert "timed out" in loop["07_global_norm_clipping"]["message"]
+
+    missing = table["missing_cells/02_sgd_zigzag.ipynb"]
+    assert missing["02_stability_limit"]["points"] == "2", "a deleted test cell is restored from solutions/"
+    assert missing["02_stability_run"]["points"] == "0"
+    assert "answer cell '02_stability_run_answer' is missing" in missing["02_stability_run"]["message"]
+
+    crash = table["kernel_crash/06_schedules.ipynb"]
+    assert crash["06_warmup_cosine"]["points"] == "3"
+    assert crash["06_scheduler_order"]["points"] == "0"
+    assert "kernel died" in crash["06_scheduler_order"]["message"]
+
+    wrong = table["wrong_lesson/04_adam.ipynb"]
+    assert all(r["points"] == "0" and "another lesson" in r["message"] for r in wrong.values())
+
+    deleter = table["deletes_files/08_loss_scaling.ipynb"]
+    assert all(r["points"] == r["max_points"] for r in deleter.values())
+
+
+@pytest.mark.slow
+def test_a_submission_deleting_files_only_touches_its_temporary_copy(graded_bad):
+    assert (SUBMISSIONS / "deletes_files" / "notes.txt").exists()
+    assert (SUBMISSIONS / "deletes_files" / "08_loss_scaling.ipynb").exists()
+    assert (SOLUTIONS / "08_loss_scaling.ipynb").exists()
