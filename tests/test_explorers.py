@@ -1,0 +1,312 @@
+"""The explorers: compute functions headless, widget builders through the widget API."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from lessons_lib import explorers as E
+from lessons_lib.formatting import fixed
+from lessons_lib.schedules import warmup_cosine
+
+COMPUTES = {name: compute for name, _, compute in E.EXPLORERS.values()}
+BUILDERS = {name: build for name, build, _ in E.EXPLORERS.values()}
+
+
+def _no_numpy_scalar_repr(text: str):
+    assert "np.float" not in text and "np.int" not in text and "array(" not in text, text
+
+
+# ----------------------------------------------------------------------------- every compute function
+
+@pytest.mark.parametrize("name", sorted(COMPUTES))
+def test_compute_defaults_give_a_plain_readout(name):
+    r = COMPUTES[name]()
+    assert isinstance(r["readout"], str) and r["readout"].strip()
+    _no_numpy_scalar_repr(r["readout"])
+    assert "problem" in r
+
+
+EXTREMES = {
+    "sgd": [dict(lr=1e3), dict(lr=1e-12, steps=1), dict(lr=0.0200001, steps=200), dict(lr=1.0)],
+    "momentum": [dict(lr=1e3, beta=0.99), dict(lr=1e-9, beta=0.0), dict(lr=0.5, beta=0.99, convention="heavy-ball"),
+                 dict(lr=1e3, beta=0.5, convention="dampened")],
+    "adam": [dict(lr=1e3), dict(lr=1e3, at_step=100), dict(eps=1e-300), dict(eps=1e100), dict(beta1=0.0, beta2=0.0),
+             dict(beta1=0.999999, beta2=0.999999, at_step=100), dict(lr=1e-12, at_step=100)],
+    "adamw": [dict(lr=1e3), dict(weight_decay=1e6), dict(weight_decay=0.0), dict(lr=1e3, weight_decay=1e3)],
+    "schedule": [dict(peak=1e3), dict(peak=1e3, optimizer="sgd"), dict(warmup_steps=0, total_steps=3),
+                 dict(final=0.0, peak=1e-12), dict(warmup_steps=298, total_steps=300)],
+    "clipping": [dict(lr=1e3), dict(max_norm=1e-12), dict(max_norm=1e12, lr=1e3), dict(lr=1e3, optimizer="adamw")],
+    "loss_scaling": [dict(log2_scale=0), dict(log2_scale=200), dict(log2_scale=-60), dict(growth_interval=1),
+                     dict(lr=1e3), dict(log2_scale=150, growth_interval=1)],
+    "race": [dict(sgd_lr=1e3, momentum_lr=1e3, adam_lr=1e3, adamw_lr=1e3), dict(momentum_beta=0.999999),
+             dict(adamw_weight_decay=1e6), dict(at_step=0), dict(sgd_lr=float("nan"), adam_lr=-1.0)],
+}
+
+
+@pytest.mark.parametrize("name,params", [(n, p) for n, ps in EXTREMES.items() for p in ps],
+                         ids=lambda v: v if isinstance(v, str) else ",".join(f"{k}={v[k]}" for k in v))
+def test_extreme_settings_never_raise(name, params):
+    r = COMPUTES[name](**params)
+    assert isinstance(r["readout"], str) and r["readout"]
+    _no_numpy_scalar_repr(r["readout"])
+
+
+@pytest.mark.parametrize("name,params", [
+    ("sgd", dict(lr=1e3)), ("momentum", dict(lr=1e3, beta=0.99)), ("adam", dict(lr=1e3)),
+    ("adamw", dict(lr=1e3)), ("clipping", dict(lr=1e3)), ("schedule", dict(peak=1e3, optimizer="sgd")),
+])
+def test_divergence_is_a_message(name, params):
+    r = COMPUTES[name](**params)
+    assert "diverged at step" in r["readout"] or "unstable: the loss grew" in r["readout"]
+    assert r["problem"]
+
+
+@pytest.mark.parametrize("name,params,fragment", [
+    ("sgd", dict(lr=0.0), "lr must be a finite number > 0"),
+    ("sgd", dict(lr=float("nan")), "lr must be a finite number"),
+    ("sgd", dict(lr="fast"), "lr must be a number"),
+    ("momentum", dict(beta=1.0), "beta must lie in [0, 1)"),
+    ("momentum", dict(convention="nesterov"), "convention must be one of"),
+    ("adam", dict(at_step=101), "at_step must lie in 1..steps"),
+    ("schedule", dict(warmup_steps=79, total_steps=80), "must exceed warmup_steps"),
+    ("clipping", dict(max_norm=-1), "max_norm must be a finite number > 0"),
+    ("loss_scaling", dict(log2_scale=1000), "log2_scale must lie in"),
+])
+def test_settings_outside_the_domain_raise_a_clear_value_error(name, params, fragment):
+    with pytest.raises(ValueError) as info:
+        COMPUTES[name](**params)
+    assert fragment in str(info.value)
+
+
+# ----------------------------------------------------------------------------- readouts are right
+
+def test_sgd_readout_matches_the_lr_sweep():
+    # documented printout: lr=0.005 loss=0.462, lr=0.018 loss=1.781, lr=0.021 loss=230.105 (8 steps)
+    for lr, loss in ((0.005, 0.462), (0.018, 1.781), (0.021, 230.105)):
+        r = E.compute_sgd(lr=lr, steps=8)
+        assert round(float(r["losses"][-1]), 3) == loss
+    r = E.compute_sgd(lr=0.021, steps=8)
+    assert r["multipliers"] == pytest.approx([-1.1, 0.979])
+    assert r["readout"] == ("lr 0.021: multipliers a -1.1, b 0.979; unstable: |multiplier| > 1 in a, the loss "
+                            "grows; loss 230.1 after 8 steps (start 50.5)")
+    assert E.compute_sgd(lr=0.005, steps=8)["readout"].endswith("final loss 0.4622 after 8 steps")
+
+
+def test_sgd_divergence_step_is_reported():
+    r = E.compute_sgd(lr=1.0, steps=40)
+    assert r["diverged_at"] == 2            # a: 1 -> -99 -> 9801, loss 4.8e9 > 1e6 * 50.5
+    assert "diverged at step 2" in r["readout"]
+    assert math.isnan(r["final_loss"])
+
+
+def test_momentum_readout_matches_documented_run_and_marks_the_map():
+    r = E.compute_momentum(lr=0.018, beta=0.9, convention="ema", steps=40)
+    assert r["readout"].startswith("ema, lr 0.018, beta 0.9: final loss 0.1889 after 40 steps")
+    assert round(r["final_loss"], 4) == 0.1889
+    final = r["heatmap_final_loss"]
+    assert final.shape == (64, 64)
+    i, j = np.unravel_index(np.nanargmin(final), final.shape)
+    assert r["best"] == {"lr": float(r["heatmap_lr"][j]), "beta": float(r["heatmap_beta"][i]),
+                         "final_loss": float(final[i, j])}
+    # heavy-ball diverges for lr * 100 > 2 + 2 beta: the high-lr corner of its map is nan
+    hb = E.compute_momentum(convention="heavy-ball")["heatmap_final_loss"]
+    assert np.isnan(hb[0, -1]) and not np.isnan(hb[0, 0])
+
+
+def test_momentum_heatmap_is_computed_once_per_convention():
+    a = E.momentum_heatmap("dampened", 40)[2]
+    b = E.compute_momentum(lr=0.01, beta=0.5, convention="dampened")["heatmap_final_loss"]
+    assert a is b
+    assert not a.flags.writeable
+
+
+def test_adam_first_step_moves_both_coordinates_by_lr():
+    r = E.compute_adam(lr=0.01, at_step=1)
+    assert r["m_hat"].tolist() == pytest.approx([100.0, 1.0])
+    assert r["v_hat"].tolist() == pytest.approx([10000.0, 1.0])
+    assert r["step"].tolist() == pytest.approx([0.01, 0.01], rel=1e-6)
+    assert r["readout"].splitlines()[:3] == ["step 1: gradient [100, 1]", "  m_hat [100, 1]  v_hat [10000, 1]",
+                                             "  step per coordinate [0.01, 0.01]"]
+
+
+def test_adam_step_slider_reads_the_recorded_state():
+    a = E.compute_adam(at_step=5)
+    b = E.compute_adam(at_step=6)
+    assert not np.allclose(a["m_hat"], b["m_hat"])
+    assert a["step"] == pytest.approx(a["params"][4] - a["params"][5])
+    late = E.compute_adam(lr=1e5, at_step=50)     # Adam's steps are about lr: it takes a huge lr
+    assert "no state (the run diverged at step" in late["readout"]
+
+
+def test_adamw_untouched_weight_decays_geometrically_and_l2_does_not():
+    r = E.compute_adamw(weight_decay=0.1, lr=0.05, steps=100)
+    assert r["adamw"]["untouched"][-1] == pytest.approx(0.995 ** 100, rel=1e-12)
+    # Adam + L2: the penalty gradient wd*c is normalised away, the first move is a full lr
+    assert r["adam_l2"]["untouched"][1] == pytest.approx(1 - 0.05, rel=1e-6)
+    assert "AdamW: untouched weight 0.6058" in r["readout"]
+    none = E.compute_adamw(weight_decay=0.0)
+    assert np.all(none["adamw"]["untouched"] == 1.0) and np.all(none["adam_l2"]["untouched"] == 1.0)
+
+
+def test_schedule_values_match_the_documented_printout():
+    r = E.compute_schedule(warmup_steps=2, peak=3e-4, final=3e-5, total_steps=10, optimizer="sgd")
+    assert fixed(r["lrs"]) == ['0.000150', '0.000300', '0.000300', '0.000287', '0.000249', '0.000195',
+                               '0.000135', '0.000081', '0.000043', '0.000030']
+    r = E.compute_schedule()
+    assert np.array_equal(r["lrs"], warmup_cosine(0.08, 0.008, 10, 80).values(80))
+    assert "warmup-cosine: final loss" in r["readout"] and "constant lr 0.08: final loss" in r["readout"]
+
+
+def test_clipping_counts_and_norms():
+    r = E.compute_clipping(max_norm=20, lr=0.018, optimizer="sgd", steps=60)
+    assert r["clipped_steps"] == int(r["clipped"].sum()) == int(np.sum(r["grad_norms"] > 20))
+    assert r["clipped_fraction"] == r["clipped_steps"] / 60
+    assert r["max_pre_clip_norm"] == pytest.approx(math.sqrt(100**2 + 1))
+    assert r["readout"].startswith(f"SGD, lr 0.018, threshold 20: clipped {r['clipped_steps']} of 60 steps")
+    never = E.compute_clipping(max_norm=1e6)
+    assert never["clipped_steps"] == 0
+    assert np.array_equal(never["params"], never["unclipped"]["params"])
+    always = E.compute_clipping(max_norm=1e-3)
+    assert always["clipped_fraction"] == 1.0
+    assert "a symptom" in always["readout"]
+
+
+def test_loss_scaling_underflow_overflow_and_scaler_rule():
+    low = E.compute_loss_scaling(log2_scale=0)
+    assert low["underflow_counts"][1] > 100          # b's 1e-8 gradients vanish at scale 1
+    assert low["final_loss"] > 10 * low["reference_final_loss"]
+    ok = E.compute_loss_scaling(log2_scale=16, growth_interval=50)
+    assert ok["skipped_steps"] == 0 and ok["underflow_counts"][1] == 0
+    assert ok["final_loss"] == pytest.approx(ok["reference_final_loss"], rel=0.01)
+    assert ok["problem"] is None
+    high = E.compute_loss_scaling(log2_scale=40, growth_interval=50)
+    assert high["skipped_steps"] > 0
+    s, k = high["scales"], high["skipped"]
+    for i in range(len(s) - 1):                    # a skipped step halves the scale
+        if k[i]:
+            assert s[i + 1] == s[i] / 2
+    assert f"skipped steps (inf): {high['skipped_steps']}" in high["readout"]
+
+
+def test_race_defaults_are_the_tuned_settings():
+    assert E.tune_race() == E.RACE_DEFAULTS
+
+
+def test_race_ranking_and_a_disqualified_racer():
+    r = E.compute_race()
+    finals = {n: r["racers"][n]["final_loss"] for n in r["ranking"]}
+    assert list(finals.values()) == sorted(finals.values())
+    bad = E.compute_race(sgd_lr=-1.0)
+    assert bad["racers"]["SGD"]["error"] and "invalid setting" in bad["readout"]
+    assert bad["ranking"][-1] == "SGD"
+    assert bad["racers"]["Adam"]["final_loss"] == r["racers"]["Adam"]["final_loss"]
+    assert E.compute_race(at_step=0)["readout"].startswith("loss at step 0: SGD 50.5,")
+
+
+# ----------------------------------------------------------------------------- widgets
+
+MAIN_CONTROL = {"sgd": ("lr", 0.005), "momentum": ("lr", 0.05), "adam": ("at_step", 7),
+                "adamw": ("weight_decay", 1.0), "schedule": ("warmup_steps", 30), "clipping": ("max_norm", 2.0),
+                "loss_scaling": ("log2_scale", 2), "race": ("at_step", 10)}
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+def test_widget_update_changes_readout_and_picture(name):
+    ex = BUILDERS[name]()
+    assert ex.image.value[:8] == b"\x89PNG\r\n\x1a\n"
+    before_text, before_png = ex.readout_text, ex.image.value
+    figures = [p.fig for p in ex.canvas.panels]
+    key, value = MAIN_CONTROL[name]
+    ex.controls[key].value = value
+    assert ex.readout_text != before_text
+    assert ex.image.value != before_png
+    assert ex.error is None and ex.result is not None
+    assert [p.fig for p in ex.canvas.panels] == figures        # artists updated, figure kept
+    assert html_text(ex.readout.value) == ex.readout_text
+    assert "interactive" in repr(ex)
+
+
+def html_text(value: str) -> str:
+    import html as h
+    import re
+    return h.unescape(re.sub(r"<[^>]+>", "", value))
+
+
+def test_widget_shows_invalid_input_instead_of_raising():
+    ex = E.race_explorer()
+    ex.controls["sgd_lr"].value = -1.0
+    assert ex.error is None                     # one racer disqualified, the race goes on
+    assert "SGD: invalid setting" in ex.readout_text
+    sgd = E.sgd_explorer()
+    sgd._compute = lambda **p: E.compute_sgd(lr=0.0)     # a compute that refuses its input
+    sgd.update()
+    assert isinstance(sgd.error, ValueError)
+    assert sgd.readout_text.startswith("invalid setting: lr must be a finite number > 0")
+    assert "crimson" in sgd.readout.value
+
+
+def test_widget_extreme_slider_values_show_a_message():
+    ex = E.sgd_explorer()
+    ex.set(lr=10.0, steps=200)
+    assert "diverged at step" in ex.readout_text
+    assert ex.canvas.notice.get_text().startswith("diverged at step")
+    ex = E.adam_explorer()
+    ex.set(lr=10.0, eps=100.0, beta1=0.0, beta2=0.5, at_step=100)     # every slider at an end
+    assert ex.error is None and ex.readout_text.startswith("step 100:")
+    ex = E.loss_scaling_explorer()
+    ex.set(log2_scale=40, growth_interval=1)
+    assert ex.error is None and "skipped steps (inf): 97" in ex.readout_text
+
+
+def test_schedule_widget_keeps_warmup_below_total():
+    ex = E.schedule_explorer()
+    ex.controls["warmup_steps"].value = 60
+    ex.controls["total_steps"].value = 20
+    assert ex.controls["warmup_steps"].value <= 18
+    assert ex.error is None and ex.result["total_steps"] == 20
+
+
+def test_blitted_picture_matches_a_full_redraw():
+    ex = E.sgd_explorer()
+    for lr in (0.01, 0.012, 0.015):
+        ex.controls["lr"].value = lr
+    blitted = ex.canvas.png()
+    for p in ex.canvas.panels + [ex.canvas.strip]:
+        p.background = None
+    full = ex.canvas.png()
+    from io import BytesIO
+
+    from PIL import Image
+    a = np.asarray(Image.open(BytesIO(blitted)), dtype=int)
+    b = np.asarray(Image.open(BytesIO(full)), dtype=int)
+    assert a.shape == b.shape
+    assert np.mean(np.any(a != b, axis=-1)) < 0.001
+
+
+def test_sliding_mostly_blits():
+    ex = E.sgd_explorer()
+    start = ex.canvas.full_redraws
+    for lr in np.geomspace(0.004, 0.019, 12):
+        ex.controls["lr"].value = float(lr)
+    assert ex.canvas.full_redraws - start <= 4
+
+
+def test_measure_update_times_reports_median_and_p95():
+    out = E.measure_update_times(["09"])
+    row = out["09"]
+    assert row["updates"] == 25 and row["control"] == "at_step" and row["name"] == "race"
+    assert 0 < row["median_ms"] <= row["p95_ms"]
+    assert row["median_ms"] < 250            # target 50 ms; generous here for a busy machine
+
+
+@pytest.mark.parametrize("optimizer,lr", [("sgd", 0.018), ("sgd", 1.0), ("adamw", 0.08)])
+def test_cached_constant_runs_equal_fresh_runs(optimizer, lr):
+    from lessons_lib.runner import run
+    for steps in (1, 8, 300, 301):
+        cut = E._plain_run(optimizer, lr, steps)
+        fresh = run(E._schedule_optimizer(optimizer, lr), steps)
+        assert np.array_equal(cut.params, fresh.params, equal_nan=True)
+        assert np.array_equal(cut.losses, fresh.losses, equal_nan=True)
+        assert cut.diverged_at == fresh.diverged_at
