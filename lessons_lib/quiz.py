@@ -57,6 +57,7 @@ LESSONS = {
     "07": "Gradient clipping",
     "08": "fp16 and loss scaling",
     "09": "Capstone",
+    "10": "From the surface to a real model",
 }
 """The lessons with a quiz, and a fallback title when a lesson's quiz file is missing."""
 
@@ -512,7 +513,7 @@ class ProgressTable:
 
 
 def progress_table(path=None, quiz_dir=None) -> ProgressTable:
-    """The status of every lesson 01-09 from the progress file (a fresh file: all 'not started')."""
+    """The status of every lesson with a quiz (01-10) from the progress file (a fresh file: all 'not started')."""
     data = load_progress(path)
     rows = []
     for lesson, fallback in LESSONS.items():

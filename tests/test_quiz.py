@@ -194,8 +194,8 @@ def test_fresh_progress_table_is_deterministic():
     assert lines[0].split() == ["lesson", "title", "status", "best", "score", "attempts"]
     assert lines[2] == "01      One uneven surface                       not started           -         0"
     assert lines[3].startswith("02      Fixture quiz: SGD on the course surface  not started")
-    assert lines[-1] == "0 of 9 lessons complete (a quiz score of 75% or more completes a lesson)"
-    assert [r["status"] for r in table.rows] == ["not started"] * 9
+    assert lines[-1] == "0 of 10 lessons complete (a quiz score of 75% or more completes a lesson)"
+    assert [r["status"] for r in table.rows] == ["not started"] * 10
 
 
 def test_progress_table_after_attempts():
