@@ -54,3 +54,7 @@ exercises: setup
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# Performance targets measured beside baselines in one run (not part of `make test`).
+bench: setup
+	$(PY) -m benchmarks.run --out benchmarks/results.json

@@ -1,0 +1,1 @@
+"""Performance benchmarks of the course (run with `make bench`)."""
