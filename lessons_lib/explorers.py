@@ -270,6 +270,14 @@ class _Canvas:
         return buf.getvalue()
 
 
+def _dress(ax, xlabel, ylabel, title):
+    """Label a panel the same way everywhere: axis labels, a title and a light grid."""
+    ax.set_xlabel(xlabel, fontsize=9)
+    ax.set_ylabel(ylabel, fontsize=9)
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, alpha=0.3)
+
+
 def _line(canvas, ax, *args, **kw):
     (ln,) = ax.plot([], [], *args, **kw)
     return canvas.dyn(ln)
@@ -460,10 +468,7 @@ def _draw_sgd(cv, r, params):
         ax_p, ax_l, ax_m = cv.axes
         cv.path_axes(ax_p, "SGD path on the loss contours")
         _plain_log(ax_l)
-        ax_l.set_xlabel("step", fontsize=9)
-        ax_l.set_ylabel("loss L(w) (log scale)", fontsize=9)
-        ax_l.set_title("Loss per step", fontsize=10)
-        ax_l.grid(True, alpha=0.3)
+        _dress(ax_l, "step", "loss L(w) (log scale)", "Loss per step")
         ax_m.axhspan(-1, 1, color="tab:green", alpha=0.12)
         ax_m.text(0.5, 1.6, "green band: stable, |multiplier| < 1", ha="center", va="center", fontsize=7.5)
         ax_m.axhline(0, color="0.5", linewidth=0.8)
@@ -596,10 +601,7 @@ def _draw_momentum(cv, r, params):
     if not hasattr(cv, "mom"):
         cv.path_axes(ax_p, "Momentum path on the loss contours")
         _plain_log(ax_l)
-        ax_l.set_xlabel("step", fontsize=9)
-        ax_l.set_ylabel("loss L(w) (log scale)", fontsize=9)
-        ax_l.set_title("Loss per step", fontsize=10)
-        ax_l.grid(True, alpha=0.3)
+        _dress(ax_l, "step", "loss L(w) (log scale)", "Loss per step")
         lx = np.log10(HEATMAP_LR)
         dx = (lx[1] - lx[0]) / 2
         db = (HEATMAP_BETA[1] - HEATMAP_BETA[0]) / 2
@@ -713,10 +715,7 @@ def _draw_adam(cv, r, params):
         for ax, title, ylabel in ((ax_s, "Size of the step per coordinate", "|w_t - w_(t-1)| (log scale)"),
                                   (ax_l, "Loss per step", "loss L(w) (log scale)")):
             _plain_log(ax)
-            ax.set_xlabel("step t", fontsize=9)
-            ax.set_ylabel(ylabel, fontsize=9)
-            ax.set_title(title, fontsize=10)
-            ax.grid(True, alpha=0.3)
+            _dress(ax, "step t", ylabel, title)
         path = _line(cv, ax_p, "-", color=COLORS[0], linewidth=1.2, label="path")
         here = _line(cv, ax_p, "o", color="crimson", markersize=7, label="w at the chosen step")
         sa = _line(cv, ax_s, "-", color=COLORS[1], linewidth=3.0, alpha=0.6, label="a (curvature 100)")
@@ -824,10 +823,7 @@ def _draw_adamw(cv, r, params):
         ax_u.axhline(0, color="0.5", linewidth=0.8)
         ax_u.grid(True, alpha=0.3)
         _plain_log(ax_l)
-        ax_l.set_xlabel("step", fontsize=9)
-        ax_l.set_ylabel("loss L(w) (log scale)", fontsize=9)
-        ax_l.set_title("Loss per step", fontsize=10)
-        ax_l.grid(True, alpha=0.3)
+        _dress(ax_l, "step", "loss L(w) (log scale)", "Loss per step")
         lines = {}
         for key, label, color in (("adamw", "AdamW (decoupled)", COLORS[0]),
                                   ("adam_l2", "Adam + L2 (coupled)", COLORS[1])):
@@ -933,15 +929,9 @@ def compute_schedule(warmup_steps=10, peak=0.08, final=0.008, total_steps=80, op
 def _draw_schedule(cv, r, params):
     ax_s, ax_l, ax_p = cv.axes
     if not hasattr(cv, "sched"):
-        ax_s.set_xlabel("step k", fontsize=9)
-        ax_s.set_ylabel("learning rate", fontsize=9)
-        ax_s.set_title("The schedule", fontsize=10)
-        ax_s.grid(True, alpha=0.3)
+        _dress(ax_s, "step k", "learning rate", "The schedule")
         _plain_log(ax_l)
-        ax_l.set_xlabel("step", fontsize=9)
-        ax_l.set_ylabel("loss L(w) (log scale)", fontsize=9)
-        ax_l.set_title("Its effect on the loss", fontsize=10)
-        ax_l.grid(True, alpha=0.3)
+        _dress(ax_l, "step", "loss L(w) (log scale)", "Its effect on the loss")
         cv.path_axes(ax_p, "Paths on the loss contours")
         s1 = _line(cv, ax_s, "-", color=COLORS[0], linewidth=1.6, label="warmup-cosine")
         s2 = _line(cv, ax_s, "--", color=COLORS[1], linewidth=1.3, label="constant at peak")
@@ -1053,16 +1043,10 @@ def _draw_clipping(cv, r, params):
     ax_n, ax_p, ax_l = cv.axes
     if not hasattr(cv, "clip"):
         _plain_log(ax_n)
-        ax_n.set_xlabel("step", fontsize=9)
-        ax_n.set_ylabel("pre-clip gradient norm (log)", fontsize=9)
-        ax_n.set_title("Pre-clip norms vs threshold", fontsize=10)
-        ax_n.grid(True, alpha=0.3)
+        _dress(ax_n, "step", "pre-clip gradient norm (log)", "Pre-clip norms vs threshold")
         cv.path_axes(ax_p, "Paths on the loss contours")
         _plain_log(ax_l)
-        ax_l.set_xlabel("step", fontsize=9)
-        ax_l.set_ylabel("loss L(w) (log scale)", fontsize=9)
-        ax_l.set_title("Loss per step", fontsize=10)
-        ax_l.grid(True, alpha=0.3)
+        _dress(ax_l, "step", "loss L(w) (log scale)", "Loss per step")
         norm = _line(cv, ax_n, "-", color=COLORS[0], linewidth=1.3, label="pre-clip norm")
         hit = _line(cv, ax_n, "o", color="crimson", markersize=3.5, label="clipped step")
         thr = cv.dyn(ax_n.axhline(1, color="k", linestyle="--", linewidth=1.2, label="threshold"))
@@ -1170,19 +1154,10 @@ def compute_loss_scaling(log2_scale=16, growth_interval=50, steps=200, lr=0.018)
 def _draw_loss_scaling(cv, r, params):
     ax_s, ax_u, ax_l = cv.axes
     if not hasattr(cv, "ls"):
-        ax_s.set_xlabel("step", fontsize=9)
-        ax_s.set_ylabel("log2(loss scale)", fontsize=9)
-        ax_s.set_title("Loss scale over time", fontsize=10)
-        ax_s.grid(True, alpha=0.3)
-        ax_u.set_xlabel("step", fontsize=9)
-        ax_u.set_ylabel("underflowed values so far", fontsize=9)
-        ax_u.set_title("Gradients lost to fp16 underflow", fontsize=10)
-        ax_u.grid(True, alpha=0.3)
+        _dress(ax_s, "step", "log2(loss scale)", "Loss scale over time")
+        _dress(ax_u, "step", "underflowed values so far", "Gradients lost to fp16 underflow")
         _plain_log(ax_l)
-        ax_l.set_xlabel("step", fontsize=9)
-        ax_l.set_ylabel("course loss (log scale)", fontsize=9)
-        ax_l.set_title("Loss per step", fontsize=10)
-        ax_l.grid(True, alpha=0.3)
+        _dress(ax_l, "step", "course loss (log scale)", "Loss per step")
         scale = _line(cv, ax_s, "-", color=COLORS[0], linewidth=1.5, label="scale used")
         skip = _line(cv, ax_s, "x", color="crimson", markersize=6, markeredgewidth=1.5, label="skipped step (inf)")
         ua = _line(cv, ax_u, "-", color=COLORS[1], linewidth=1.5, label="a (gradient 1e-6 a)")
@@ -1345,10 +1320,7 @@ def _draw_race(cv, r, params):
     if not hasattr(cv, "race"):
         cv.path_axes(ax_p, "The race on the loss contours")
         _plain_log(ax_l)
-        ax_l.set_xlabel("step", fontsize=9)
-        ax_l.set_ylabel("loss L(w) (log scale)", fontsize=9)
-        ax_l.set_title("Loss per step", fontsize=10)
-        ax_l.grid(True, alpha=0.3)
+        _dress(ax_l, "step", "loss L(w) (log scale)", "Loss per step")
         lines = {}
         for i, name in enumerate(RACERS):
             c = COLORS[i]
