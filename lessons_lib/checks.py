@@ -31,6 +31,8 @@ from typing import Callable
 import numpy as np
 
 from .clipping import clip_by_global_norm as _lib_clip
+from .datasets import ticket_triage
+from .logistic import fit_newton, logistic_hessian as _lib_logistic_hessian, sigmoid as _sigmoid
 from .memory import state_gigabytes as _lib_state_gb
 from .optimizers import SGD, Adam, AdamState, AdamW, EMAMomentum
 from .precision import FP16_SMALLEST_NORMAL, DynamicLossScaler, ScalerState, to_fp16
@@ -44,6 +46,7 @@ __all__ = [
     "adam_first_step", "v_constant_gradient", "adam_three_steps", "adamw_step",
     "warmup_cosine_schedule", "scheduler_order", "clip_factor", "global_norm_clipping",
     "fp16_underflow", "loss_scaler_update", "optimizer_state_memory", "training_loop",
+    "logistic_hessian", "hessian_condition_numbers",
 ]
 
 # Hyperparameters fixed by the exercise texts (the notebooks quote the same numbers).
@@ -56,6 +59,7 @@ CONSTANT_GRAD, CONSTANT_STEPS = 3.0, 5
 CLIP_GRAD, CLIP_MAX_NORM = np.array([30.0, 40.0]), 5.0
 FP16_GRADS = [1e-3, 1e-5, 1e-7, 1e-8, 1e-9]
 SCHEDULE_06 = dict(peak=3e-4, final=3e-5, warmup_steps=2, total_steps=10)
+TICKETS_10 = dict(n=3000, seed=0)   # lesson 10: ticket_triage(**TICKETS_10), training rows
 
 _RTOL, _ATOL = 1e-6, 1e-12
 
@@ -254,7 +258,7 @@ def _diagnose(given, expected, name: str, labels=None, known=(), rtol=_RTOL, ato
     flat_g, flat_e = given.ravel(), expected.ravel()
     if labels is None:
         labels = [f"entry {i}" for i in range(flat_e.size)] if given.ndim == 1 else \
-            [f"entry {list(np.unravel_index(i, given.shape))}" for i in range(flat_e.size)]
+            [f"entry {[int(j) for j in np.unravel_index(i, given.shape)]}" for i in range(flat_e.size)]
     wrong = [i for i in range(flat_e.size) if not np.isclose(flat_g[i], flat_e[i], rtol=rtol, atol=atol)]
     right = [str(labels[i]) for i in range(flat_e.size) if i not in wrong]
     tail = f" ({_join(right)} {'is' if len(right) == 1 else 'are'} right)" if right else ""
@@ -1033,3 +1037,216 @@ def training_loop(ns):
             raise _Wrong(f"case '{case}': the lr stays at its peak; set it from the cosine schedule each step.")
         _diagnose(w, ref.final_params, "final_w", labels=("a", "b"), rtol=1e-9, prefix=f"case '{case}': ")
     return "Your loop reproduces the library's run with clipping and the cosine schedule."
+
+
+# --------------------------------------------------------------------------------------
+# Lesson 10
+
+
+def _blocked_logistic_hessian(*args, **kwargs):
+    raise __import__("lessons_lib.checks", fromlist=["LibraryUsedError"]).LibraryUsedError(
+        "the library's logistic_hessian")
+
+
+@contextlib.contextmanager
+def _logistic_hessian_blocked():
+    """Switch off lessons_lib.logistic.logistic_hessian (and with it LogisticSurface.hessian)."""
+    saved = _lib_logistic_hessian.__code__
+    _lib_logistic_hessian.__code__ = _blocked_logistic_hessian.__code__
+    try:
+        yield
+    finally:
+        _lib_logistic_hessian.__code__ = saved
+
+
+def _read_only(a):
+    a = np.array(a, dtype=np.float64)
+    a.flags.writeable = False
+    return a
+
+
+@functools.lru_cache(maxsize=1)
+def _tickets_10():
+    """Lesson 10's training rows, labels and optimum: (X, y, w_star), read-only, computed once."""
+    data = ticket_triage(**TICKETS_10)
+    return _read_only(data.X_train), _read_only(data.y_train), _read_only(fit_newton(data.X_train, data.y_train))
+
+
+def _hessian_cases():
+    """Named cases (name, w, X) for logistic_hessian."""
+    X_lesson, _, w_lesson = _tickets_10()
+    five = np.array([[1.0, 2.0], [-0.5, 1.0], [3.0, -1.0], [0.0, -2.0], [1.5, 0.5]])
+    three = np.random.default_rng(10).normal(0.0, 1.5, size=(40, 3))
+    return [
+        ("w = 0, where every p(1 - p) is 1/4", np.zeros(2), five),
+        ("five rows, away from the optimum", np.array([0.8, -0.6]), five),
+        ("the lesson's training rows at w_star", np.array(w_lesson), np.array(X_lesson)),
+        ("three features", np.array([0.5, -1.0, 2.0]), three),
+    ]
+
+
+def _hessian_variants(w, X):
+    """Outputs of common mistakes for one case, each with its message."""
+    n = X.shape[0]
+    p = _sigmoid(X @ w)
+    weights = p * (1 - p)
+    plain = X.T @ X
+    weighted = (X * weights[:, None]).T @ X
+    out = [
+        (plain / n, "this is X^T X / n: the weights are missing. Each row's outer product x_i x_i^T is "
+                    "weighted by p_i (1 - p_i), the slope of the sigmoid at z_i = w . x_i."),
+        (plain, "this is X^T X: both the weights p_i (1 - p_i) and the division by n are missing."),
+        ((X * p[:, None]).T @ X / n, "the rows are weighted by p_i; the slope of the sigmoid, and so the "
+                                     "weight, is p_i (1 - p_i)."),
+        ((X * weights[:, None]).T @ (X * weights[:, None]) / n,
+         "the weights p_i (1 - p_i) multiply both factors, so they end up squared; weight each outer "
+         "product x_i x_i^T once."),
+        (float(np.mean(weights)) * plain / n, "every row got the same, average weight; each row needs its own "
+                                              "weight p_i (1 - p_i)."),
+        (-weighted / n, "the Hessian has the wrong sign: the mean logistic loss is convex, so its diagonal "
+                        "entries are positive."),
+    ]
+    if n > 1:
+        out.append((weighted, f"it is not divided by n: the loss is a mean over the rows, so its Hessian is a "
+                              f"mean too (yours is the sum, {n} times too large for these {n} rows)."))
+    return out
+
+
+def _entry_labels(d: int) -> list:
+    return [f"entry [{j}, {k}]" for j in range(d) for k in range(d)]
+
+
+@_check("the Hessian of logistic regression")
+def logistic_hessian(ns):
+    """`hessian(w, X)` -> the (d, d) Hessian of the mean logistic loss at w, for X of shape (n, d)."""
+    fn = _callable(ns, "hessian")
+    for case, w, X in _hessian_cases():
+        n, d = X.shape
+        expected = _lib_logistic_hessian(w, X)
+        kept = [w.copy(), X.copy()]
+        with _logistic_hessian_blocked():
+            out = _call(fn, "hessian", case, *kept)
+        _untouched([w, X], kept, "hessian", case, ("w", "X"),
+                   hint="Leave the data and the weights as they were; build new arrays instead.")
+        prefix = f"case '{case}': "
+        if out is None:
+            raise _Wrong(f"{prefix}`hessian` returned None: is the `return` line missing?")
+        H = _vector(out, "hessian(w, X)")
+        if H.shape == (n, n) and n != d:
+            raise _Wrong(f"{prefix}`hessian(w, X)` is {n} x {n}, one entry per pair of rows ({n} rows). The Hessian "
+                         f"has one row and one column per weight: {d} x {d}, from X^T (...) X, not X (...) X^T.")
+        if H.shape != (d, d):
+            raise _Wrong(f"{prefix}`hessian(w, X)` has shape {H.shape}; for {d} weights it should be ({d}, {d}).")
+        scale = float(np.max(np.abs(expected)))
+        asym = [(j, k) for j in range(d) for k in range(j + 1, d)
+                if not np.isclose(H[j, k], H[k, j], rtol=1e-9, atol=1e-12 * scale)]
+        if asym:
+            j, k = asym[0]
+            raise _Wrong(f"{prefix}`hessian(w, X)` is not symmetric: entry [{j}, {k}] differs from entry [{k}, {j}]. "
+                         "Second derivatives don't depend on their order: H[j, k] = (1/n) sum_i p_i (1 - p_i) "
+                         "x_ij x_ik reads the same with j and k swapped.")
+        if _close(H, expected, rtol=1e-8, atol=1e-12 * scale):
+            continue
+        for candidate, message in _hessian_variants(w, X):
+            if _close(H, candidate, rtol=1e-8, atol=1e-12 * scale):
+                raise _Wrong(prefix + message)
+        _diagnose(H, expected, "hessian(w, X)", labels=_entry_labels(d), rtol=1e-8, atol=1e-12 * scale,
+                  prefix=prefix)
+    return "Symmetric, weighted by p(1 - p), a mean over the rows: it matches the library on every case."
+
+
+def _kappa(H) -> float:
+    eig = np.linalg.eigvalsh(H)
+    return float(eig[-1] / eig[0])
+
+
+def _diagonal_ratio(H) -> float:
+    diag = np.diag(H)
+    return float(diag.max() / diag.min())
+
+
+@functools.lru_cache(maxsize=1)
+def _kappas_10():
+    """(kappa_raw, kappa_std, known mistakes for each) on lesson 10's training rows."""
+    X, y, w = (np.array(a) for a in _tickets_10())
+    n = X.shape[0]
+    s = X.std(axis=0)
+    Xs = X / s
+    H, Hs = _lib_logistic_hessian(w, X), _lib_logistic_hessian(w * s, Xs)
+    kappa_raw, kappa_std = _kappa(H), _kappa(Hs)
+    Xc = (X - X.mean(axis=0)) / s
+    unweighted = ("the condition number of X^T X / n, the Hessian without its weights p(1 - p) (or the Hessian "
+                  "at w = 0, where every weight is 1/4)")
+    raw_known = [
+        (_kappa(X.T @ X / n), f"`kappa_raw` is {unweighted}. Does exercise 1's check pass, and is your "
+                              "`hessian` evaluated at `w_star`?"),
+        (_kappa((X * _sigmoid(X @ w)[:, None]).T @ X / n),
+         "`kappa_raw` comes from a Hessian whose rows are weighted by p instead of p(1 - p); does exercise 1's "
+         "check pass?"),
+        (1.0 / kappa_raw, "`kappa_raw` is the smallest eigenvalue over the largest; the condition number is the "
+                          "largest over the smallest (so it is at least 1)."),
+        (_diagonal_ratio(H), "`kappa_raw` is the ratio of the Hessian's diagonal entries. The condition number is "
+                             "the ratio of its eigenvalues, which the off-diagonal entries move too."),
+        (float(np.linalg.cond(X)), "`kappa_raw` is the condition number of the data matrix X; the question asks "
+                                   "for the Hessian's, at `w_star`."),
+    ]
+    std_known = [
+        (_kappa(_lib_logistic_hessian(w, Xs)),
+         "`kappa_std` is evaluated at `w_star`, the optimum in raw units. In standardised units the same model "
+         "has other weights: which w keeps every w . x unchanged once feature j is divided by s_j?"),
+        (_kappa(_lib_logistic_hessian(w / s, Xs)),
+         "`kappa_std` is evaluated at w_star / s: the weights moved the wrong way. Dividing feature j by s_j has "
+         "to be undone by weight j so that every w . x stays the same."),
+        (_kappa(Xs.T @ Xs / n), "`kappa_std` is the condition number at w = 0 (or without the weights p(1 - p)); "
+                                "evaluate the Hessian at the optimum of the standardised model."),
+        (_kappa(_lib_logistic_hessian(w / s, X * s)),
+         "the features were multiplied by their standard deviations; standardising divides each one by its s_j."),
+        (_kappa(_lib_logistic_hessian(w * s, Xc)),
+         "the features were centred (mean subtracted) before dividing by s. The lesson only divides by s: the "
+         "model has no intercept, and centring changes the data and moves the optimum."),
+        (_kappa(_lib_logistic_hessian(fit_newton(Xc, y), Xc)),
+         "the features were centred (mean subtracted) before dividing by s. The lesson only divides by s: the "
+         "model has no intercept, and centring changes the data and moves the optimum."),
+        (kappa_raw, "`kappa_std` equals the raw condition number: compute the Hessian on the standardised inputs "
+                    "(each column of X divided by its standard deviation)."),
+        (1.0 / kappa_std, "`kappa_std` is the smallest eigenvalue over the largest; the condition number is the "
+                          "largest over the smallest (so it is at least 1)."),
+        (_diagonal_ratio(Hs), "`kappa_std` is the ratio of the Hessian's diagonal entries. The condition number is "
+                              "the ratio of its eigenvalues, which the off-diagonal entries move too."),
+        (float(np.linalg.cond(Xs)), "`kappa_std` is the condition number of the standardised data matrix; the "
+                                    "question asks for the Hessian's."),
+    ]
+    return kappa_raw, kappa_std, raw_known, std_known
+
+
+def _check_kappa(value, expected, name, known):
+    if _close(value, expected, rtol=1e-6):
+        return
+    for candidate, message in known:
+        if _close(value, candidate, rtol=1e-6):
+            raise _Wrong(message)
+    if value < 1:
+        raise _Wrong(f"`{name}` is below 1. A condition number is the largest eigenvalue over the smallest, so "
+                     "it is at least 1.")
+    _diagnose(value, expected, name, rtol=1e-6)
+
+
+@_check("the condition number before and after standardising")
+def hessian_condition_numbers(ns):
+    """`kappa_raw`, `kappa_std`: the Hessian's condition number at the optimum, raw and standardised inputs."""
+    kappa_raw, kappa_std, raw_known, std_known = _kappas_10()
+    raw = _scalar(_get(ns, "kappa_raw"), "kappa_raw")
+    if not _close(raw, kappa_raw, rtol=1e-6) and _close(raw, kappa_std, rtol=1e-6):
+        other = ns.get("kappa_std", _MISSING)
+        try:
+            swapped = other is not _MISSING and _close(_scalar(other, "kappa_std"), kappa_raw, rtol=1e-6)
+        except _Wrong:
+            swapped = False
+        if swapped:
+            raise _Wrong("`kappa_raw` and `kappa_std` are swapped: `kappa_raw` belongs to the raw inputs X.")
+        raise _Wrong("`kappa_raw` is the condition number for the standardised inputs; it should be the one for "
+                     "the raw inputs X.")
+    _check_kappa(raw, kappa_raw, "kappa_raw", raw_known)
+    std = _scalar(_get(ns, "kappa_std"), "kappa_std")
+    _check_kappa(std, kappa_std, "kappa_std", std_known)
+    return "Same model, same optimum, new units: the conditioning went from bad to nearly round."

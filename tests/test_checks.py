@@ -7,6 +7,8 @@ import pytest
 
 from lessons_lib import checks
 from lessons_lib.clipping import clip_by_global_norm
+from lessons_lib.datasets import ticket_triage
+from lessons_lib.logistic import LogisticSurface, fit_newton, logistic_hessian
 from lessons_lib.optimizers import SGD, Adam, AdamW
 from lessons_lib.precision import DynamicLossScaler
 from lessons_lib.runner import run
@@ -115,6 +117,23 @@ def adam_path(c, start, lr=0.1, bias_correction=True):
     return np.array(rows)
 
 
+def hessian(w, X):
+    p = 1.0 / (1.0 + np.exp(-(X @ w)))
+    return (X * (p * (1 - p))[:, None]).T @ X / len(X)
+
+
+def kappa(H):
+    eig = np.linalg.eigvalsh(H)
+    return float(eig[-1] / eig[0])
+
+
+TICKETS = ticket_triage(n=3000, seed=0)
+X10, Y10 = TICKETS.X_train, TICKETS.y_train
+W10 = fit_newton(X10, Y10)
+S10 = X10.std(axis=0)
+KAPPA_RAW, KAPPA_STD = kappa(hessian(W10, X10)), kappa(hessian(W10 * S10, X10 / S10))
+
+
 C3, S3 = np.array([10.0, 2.0]), np.array([1.0, -2.0])
 
 CORRECT = {
@@ -137,6 +156,8 @@ CORRECT = {
     "loss_scaler_update": dict(scaler_update=scaler_update),
     "optimizer_state_memory": dict(optimizer_state_gb=optimizer_state_gb),
     "training_loop": dict(train=make_train()),
+    "logistic_hessian": dict(hessian=hessian),
+    "hessian_condition_numbers": dict(kappa_raw=KAPPA_RAW, kappa_std=KAPPA_STD),
 }
 
 
@@ -508,3 +529,115 @@ def test_optimizer_state_memory_spots_counting_weights_and_gib(capsys):
 def test_training_loop_spots_the_scheduler_stepped_first_and_missing_clipping(capsys):
     assert_wrong(verdict(checks.training_loop, capsys, train=make_train(ahead=True)), "one step ahead")
     assert_wrong(verdict(checks.training_loop, capsys, train=make_train(clip=False)), "not clipped")
+
+
+# ------------------------------------------------------------------ lesson 10
+
+
+def _hessian_variant(kind):
+    def H(w, X):
+        n, d = X.shape
+        p = 1.0 / (1.0 + np.exp(-(X @ w)))
+        weights = p * (1 - p)
+        if kind == "no weights":
+            return X.T @ X / n
+        if kind == "no mean":
+            return (X * weights[:, None]).T @ X
+        if kind == "weights p":
+            return (X * p[:, None]).T @ X / n
+        if kind == "weights twice":
+            return (X * weights[:, None]).T @ (X * weights[:, None]) / n
+        if kind == "one average weight":
+            return weights.mean() * X.T @ X / n
+        if kind == "minus":
+            return -hessian(w, X)
+        if kind == "rows x rows":
+            return (X * weights[:, None]) @ X.T / n
+        if kind == "typo in a loop":
+            out = np.empty((d, d))
+            for j in range(d):
+                for k in range(d):
+                    out[j, k] = np.mean(weights * X[:, j] * X[:, min(j, k)])
+            return out
+        if kind == "in place":
+            X *= np.sqrt(weights)[:, None]
+            return X.T @ X / n
+        if kind == "two features only":
+            return hessian(w[:2], X[:, :2])
+        if kind == "no return":
+            hessian(w, X)
+            return None
+        if kind == "library":
+            return logistic_hessian(w, X)
+        if kind == "library surface":
+            return LogisticSurface(X, (X @ w > 0).astype(float)).hessian(w)
+        if kind == "off in one entry":
+            out = hessian(w, X)
+            out[1, 1] *= 1.5
+            return out
+        raise AssertionError(kind)
+    return H
+
+
+@pytest.mark.parametrize("kind, fragments", [
+    ("no weights", ["case 'w = 0, where every p(1 - p) is 1/4'", "X^T X / n: the weights are missing"]),
+    ("no mean", ["not divided by n", "5 times too large"]),
+    ("weights p", ["case 'w = 0, where every p(1 - p) is 1/4'", "weighted by p_i;"]),
+    ("weights twice", ["case 'w = 0, where every p(1 - p) is 1/4'", "end up squared"]),
+    ("one average weight", ["case 'five rows, away from the optimum'", "same, average weight"]),
+    ("minus", ["wrong sign", "convex"]),
+    ("rows x rows", ["is 5 x 5, one entry per pair of rows", "2 x 2"]),
+    ("typo in a loop", ["not symmetric: entry [0, 1] differs from entry [1, 0]"]),
+    ("in place", ["changed the `X` passed to it in place"]),
+    ("two features only", ["case 'three features'", "shape (2, 2); for 3 weights it should be (3, 3)"]),
+    ("no return", ["returned None", "`return`"]),
+    ("library", ["calls the library's logistic_hessian"]),
+    ("library surface", ["calls the library's logistic_hessian"]),
+    ("off in one entry", ["case 'w = 0, where every p(1 - p) is 1/4'",
+                          "`hessian(w, X)` is too large by a factor of 1.5 in entry [1, 1] (entry [0, 0], "
+                          "entry [0, 1] and entry [1, 0] are right)"]),
+])
+def test_logistic_hessian_names_the_case_and_the_mistake(kind, fragments, capsys):
+    result = verdict(checks.logistic_hessian, capsys, hessian=_hessian_variant(kind))
+    assert_wrong(result, *fragments, hidden=("np.float64", "np.int64"))
+
+
+def test_logistic_hessian_is_restored_after_the_check():
+    code = logistic_hessian.__code__
+    checks.logistic_hessian({"hessian": _hessian_variant("library")}, quiet=True)
+    assert logistic_hessian.__code__ is code
+    assert np.allclose(logistic_hessian(np.zeros(2), np.eye(2)), 0.125 * np.eye(2))
+
+
+GIVEAWAYS_10 = ("107.9", "107.87", "1.84", f"{KAPPA_RAW:.3g}", f"{KAPPA_STD:.3g}")
+
+
+@pytest.mark.parametrize("kappa_raw, kappa_std, fragment", [
+    (KAPPA_STD, KAPPA_RAW, "swapped"),
+    (KAPPA_STD, KAPPA_STD, "`kappa_raw` is the condition number for the standardised inputs"),
+    (kappa(X10.T @ X10 / len(X10)), KAPPA_STD, "X^T X / n, the Hessian without its weights"),
+    (kappa(hessian(np.zeros(2), X10)), KAPPA_STD, "at w = 0"),
+    (1 / KAPPA_RAW, KAPPA_STD, "smallest eigenvalue over the largest"),
+    (float(np.diag(hessian(W10, X10)).max() / np.diag(hessian(W10, X10)).min()), KAPPA_STD, "diagonal entries"),
+    (float(np.linalg.cond(X10)), KAPPA_STD, "data matrix X"),
+    (0.5, KAPPA_STD, "below 1"),
+    (KAPPA_RAW, kappa(hessian(W10, X10 / S10)), "evaluated at `w_star`, the optimum in raw units"),
+    (KAPPA_RAW, kappa(hessian(W10 / S10, X10 / S10)), "the weights moved the wrong way"),
+    (KAPPA_RAW, kappa(hessian(np.zeros(2), X10 / S10)), "at w = 0"),
+    (KAPPA_RAW, kappa(hessian(W10 / S10, X10 * S10)), "multiplied by their standard deviations"),
+    (KAPPA_RAW, kappa(hessian(W10 * S10, (X10 - X10.mean(axis=0)) / S10)), "centred"),
+    (KAPPA_RAW, KAPPA_RAW, "equals the raw condition number"),
+    (KAPPA_RAW, 2 * KAPPA_STD, "`kappa_std` is too large by a factor of 2"),
+])
+def test_condition_numbers_name_the_wrong_point_and_the_usual_slips(kappa_raw, kappa_std, fragment, capsys):
+    result = verdict(checks.hessian_condition_numbers, capsys, kappa_raw=kappa_raw, kappa_std=kappa_std)
+    assert_wrong(result, fragment, hidden=GIVEAWAYS_10)
+
+
+def test_condition_numbers_accept_any_correct_route(capsys):
+    refit = fit_newton(X10 / S10, Y10)                        # a new fit instead of w_star * s
+    ddof1 = X10.std(axis=0, ddof=1)                           # the sample standard deviation
+    for raw, std in [(np.float64(KAPPA_RAW), np.array([kappa(hessian(refit, X10 / S10))])),
+                     (float(np.linalg.cond(hessian(W10, X10))), kappa(hessian(W10 * ddof1, X10 / ddof1)))]:
+        assert verdict(checks.hessian_condition_numbers, capsys, kappa_raw=raw, kappa_std=std)
+

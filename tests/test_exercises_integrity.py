@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
 EXERCISES = ROOT / "exercises"
 LESSONS = ["01_one_uneven_surface", "02_sgd_zigzag", "03_momentum", "04_adam", "05_adamw", "06_schedules",
-           "07_clipping", "08_loss_scaling", "09_capstone"]
+           "07_clipping", "08_loss_scaling", "09_capstone", "10_real_model"]
 
 # The exercises COURSE.md asks for, and the graded cell that holds each.
 REQUIRED = {
@@ -31,6 +31,8 @@ REQUIRED = {
     "the clipping factor for norm 50, threshold 5": "07_clip_factor",
     "implement global-norm clipping": "07_global_norm_clipping",
     "implement the dynamic loss-scaler update": "08_scaler_update",
+    "lesson 10: the logistic Hessian": "10_hessian",
+    "lesson 10: its condition number, raw and standardised": "10_condition_numbers",
 }
 
 TRIVIAL = {"else:", "try:", "finally:", "pass", "continue", "break", "return", "except:", "..."}
