@@ -6,6 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 START  := $(firstword $(wildcard notebooks/00_start_here.ipynb) notebooks)
+LAB_PORT ?= 8888
 
 # Headless machines (no display) get --no-browser; root needs --allow-root.
 LAB_FLAGS :=
@@ -30,8 +31,14 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 lab: setup
-	@echo "Opening the course. The URL with its token is printed below; Ctrl+C twice stops it."
-	$(PY) -m jupyter lab $(LAB_FLAGS) $(START)
+	@token=$$($(PY) -c "import secrets; print(secrets.token_hex(24))"); \
+	echo ""; \
+	echo "The course is starting. Open this URL in your browser (Ctrl+C twice stops the server):"; \
+	echo "    http://127.0.0.1:$(LAB_PORT)/lab/tree/$(START)?token=$$token"; \
+	echo "(port busy? run: make lab LAB_PORT=8890)"; \
+	echo ""; \
+	$(PY) -m jupyter lab $(LAB_FLAGS) --port=$(LAB_PORT) --ServerApp.port_retries=0 \
+		--IdentityProvider.token=$$token $(START)
 
 # The whole suite: unit, property and conformance tests, the printout and classroom checks,
 # and strict nbval over every lesson and solution, on 2 workers (one notebook per worker).
