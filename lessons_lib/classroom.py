@@ -129,44 +129,42 @@ def validate_solution(nb, name: str = "notebook") -> None:
 # The student version
 
 
+def _cut_regions(source: str, begin: str, end: str, where: str, stub=None, exact=True):
+    """Cut every begin..end region (markers included) from a cell's source; where `stub` lines
+    are given, put them in its place, indented like the begin line. Returns (source, found).
+    `exact`: a marker must be the whole (stripped) line, else it may appear anywhere in it."""
+    def is_marker(line, marker):
+        return line.strip() == marker if exact else marker in line
+
+    out, inside, found = [], False, False
+    for line in source.split("\n"):
+        if is_marker(line, begin):
+            if inside:
+                raise ClassroomError(f"{where}: nested {begin}")
+            inside = found = True
+            if stub is not None:
+                indent = line[:line.find(begin)]
+                out.extend(indent + s for s in stub)
+        elif is_marker(line, end):
+            if not inside:
+                raise ClassroomError(f"{where}: {end} without {begin}")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise ClassroomError(f"{where}: {begin} without {end}")
+    return "\n".join(out), found
+
+
 def _replace_solution_regions(source: str, cell_type: str, where: str = "cell") -> tuple[str, bool]:
     """Replace each solution region by the stub, indented like its BEGIN line."""
     stub = (CODE_STUB if cell_type == "code" else TEXT_STUB).split("\n")
-    out, inside, replaced = [], False, False
-    for line in source.split("\n"):
-        if line.strip() == BEGIN_SOLUTION:
-            if inside:
-                raise ClassroomError(f"{where}: nested {BEGIN_SOLUTION}")
-            inside = replaced = True
-            indent = line[:line.find(BEGIN_SOLUTION)]
-            out.extend(indent + s for s in stub)
-        elif line.strip() == END_SOLUTION:
-            if not inside:
-                raise ClassroomError(f"{where}: {END_SOLUTION} without {BEGIN_SOLUTION}")
-            inside = False
-        elif not inside:
-            out.append(line)
-    if inside:
-        raise ClassroomError(f"{where}: {BEGIN_SOLUTION} without {END_SOLUTION}")
-    return "\n".join(out), replaced
+    return _cut_regions(source, BEGIN_SOLUTION, END_SOLUTION, where, stub=stub)
 
 
 def _remove_hidden_tests(source: str, where: str = "cell") -> tuple[str, bool]:
-    out, inside, removed = [], False, False
-    for line in source.split("\n"):
-        if BEGIN_HIDDEN in line:
-            if inside:
-                raise ClassroomError(f"{where}: nested {BEGIN_HIDDEN}")
-            inside = removed = True
-        elif END_HIDDEN in line:
-            if not inside:
-                raise ClassroomError(f"{where}: {END_HIDDEN} without {BEGIN_HIDDEN}")
-            inside = False
-        elif not inside:
-            out.append(line)
-    if inside:
-        raise ClassroomError(f"{where}: {BEGIN_HIDDEN} without {END_HIDDEN}")
-    return "\n".join(out), removed
+    """Remove each hidden-test region, markers included."""
+    return _cut_regions(source, BEGIN_HIDDEN, END_HIDDEN, where, exact=False)
 
 
 def student_version(nb, name: str = "notebook"):
