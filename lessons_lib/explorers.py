@@ -108,6 +108,12 @@ def _pos(name, value, hint=""):
     return float(check_positive(name, _real(name, value), hint=hint))
 
 
+def _summary(trace) -> dict:
+    """A run for drawing: positions, losses, divergence step, final loss (nan if it diverged)."""
+    return {"params": trace.params, "losses": trace.losses, "diverged_at": trace.diverged_at,
+            "final_loss": float("nan") if trace.diverged else float(trace.final_loss)}
+
+
 def _steps_taken(trace, steps: int) -> int:
     return int(trace.diverged_at) if trace.diverged else steps
 
@@ -918,10 +924,8 @@ def compute_schedule(warmup_steps=10, peak=0.08, final=0.008, total_steps=80, op
     return {
         "warmup_steps": warmup, "peak": peak, "final": final, "total_steps": total, "optimizer": optimizer,
         "lrs": sched.values(total),
-        "scheduled": {"params": scheduled.params, "losses": scheduled.losses, "diverged_at": scheduled.diverged_at,
-                      "final_loss": float(scheduled.final_loss) if not scheduled.diverged else float("nan")},
-        "constant": {"params": constant.params, "losses": constant.losses, "diverged_at": constant.diverged_at,
-                     "final_loss": float(constant.final_loss) if not constant.diverged else float("nan")},
+        "scheduled": _summary(scheduled),
+        "constant": _summary(constant),
         "problem": "; ".join(problems) or None, "readout": readout,
     }
 
@@ -1033,8 +1037,7 @@ def compute_clipping(max_norm=20.0, lr=0.018, optimizer="sgd", steps=60):
         "params": clipped.params, "losses": clipped.losses,
         "final_loss": float(clipped.final_loss) if not clipped.diverged else float("nan"),
         "diverged_at": clipped.diverged_at,
-        "unclipped": {"params": plain.params, "losses": plain.losses, "diverged_at": plain.diverged_at,
-                      "final_loss": float(plain.final_loss) if not plain.diverged else float("nan")},
+        "unclipped": _summary(plain),
         "problem": "; ".join(problems) or None, "readout": readout,
     }
 
