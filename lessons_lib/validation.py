@@ -17,6 +17,11 @@ def _show(value) -> str:
     return f"array of shape {arr.shape} (min {np.nanmin(arr):g}, max {np.nanmax(arr):g})"
 
 
+def _sentence(hint: str) -> str:
+    """A hint appended to a message as its own sentence: ". Try 0.01" (empty when no hint)."""
+    return f". {hint[:1].upper()}{hint[1:]}" if hint else ""
+
+
 def as_float_array(name: str, value) -> np.ndarray:
     """Convert to a float64 array, with a clear message for text, None and ragged lists."""
     try:
@@ -44,7 +49,7 @@ def check_positive(name: str, value, hint: str = "") -> np.ndarray:
     arr = as_float_array(name, value)
     if arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
         msg = f"{name} must be a finite number > 0; got {_show(value)}"
-        raise ValueError(msg + (f". {hint}" if hint else ""))
+        raise ValueError(msg + _sentence(hint))
     return arr
 
 
@@ -53,7 +58,7 @@ def check_nonnegative(name: str, value, hint: str = "") -> np.ndarray:
     arr = as_float_array(name, value)
     if arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr < 0):
         msg = f"{name} must be a finite number >= 0; got {_show(value)}"
-        raise ValueError(msg + (f". {hint}" if hint else ""))
+        raise ValueError(msg + _sentence(hint))
     return arr
 
 
@@ -64,7 +69,7 @@ def check_unit_interval(name: str, value, *, closed_right: bool = False, hint: s
     if arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr < 0) or not np.all(upper_ok):
         rng = "[0, 1]" if closed_right else "[0, 1)"
         msg = f"{name} must lie in {rng}; got {_show(value)}"
-        raise ValueError(msg + (f". {hint}" if hint else ""))
+        raise ValueError(msg + _sentence(hint))
     return arr
 
 

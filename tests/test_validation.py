@@ -234,7 +234,7 @@ def test_check_helpers_return_float_arrays_on_success():
 
 
 def test_check_helpers_messages():
-    assert str(_err(check_positive, "x", -1, "try 1")) == "x must be a finite number > 0; got -1.0. try 1"
+    assert str(_err(check_positive, "x", -1, "try 1")) == "x must be a finite number > 0; got -1.0. Try 1"
     assert str(_err(check_int, "n", True, 0)) == "n must be an integer >= 0; got True"
     assert str(_err(check_unit_interval, "d", 2.0, closed_right=True)) == "d must lie in [0, 1]; got 2.0"
     assert str(_err(check_nonnegative, "wd", [0.1, -0.2])) == \
