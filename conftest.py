@@ -11,6 +11,7 @@ collect_ignore_glob = ["tests/fixtures/*", "exercises/*", "benchmarks/*", ".venv
 
 
 def pytest_configure(config):
-    if not os.environ.get("LESSONS_PROGRESS_FILE"):
-        folder = Path(tempfile.mkdtemp(prefix="lessons-progress-"))
-        os.environ["LESSONS_PROGRESS_FILE"] = str(folder / "progress.json")
+    # always a fresh file, even when the user keeps their own progress elsewhere through
+    # LESSONS_PROGRESS_FILE: the start page's stored progress table shows a fresh course
+    folder = Path(tempfile.mkdtemp(prefix="lessons-progress-"))
+    os.environ["LESSONS_PROGRESS_FILE"] = str(folder / "progress.json")

@@ -38,7 +38,7 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 2
     # quizzes write progress somewhere harmless while notebooks are stored
-    os.environ.setdefault("LESSONS_PROGRESS_FILE", str(Path(tempfile.mkdtemp()) / "progress.json"))
+    os.environ["LESSONS_PROGRESS_FILE"] = str(Path(tempfile.mkdtemp()) / "progress.json")
     for name in argv:
         seconds = execute(Path(name))
         print(f"{name}: executed in {seconds:.1f} s")
