@@ -21,7 +21,9 @@ pytest_plugins = ["pytester"]   # test_conformance_gate.py runs the gate below o
 REQUIRE_TORCH_VARIABLE = "LESSONS_REQUIRE_TORCH"
 PRINTOUTS_FILE = Path(__file__).with_name("documented_printouts.json")
 
-settings.register_profile("lessons", max_examples=50, deadline=None, database=None)
+# the default profile is derandomized: every run (and CI) tries the same examples, so a pass is
+# reproducible; the thorough profile explores new random examples each time
+settings.register_profile("lessons", max_examples=50, deadline=None, database=None, derandomize=True)
 settings.register_profile("thorough", max_examples=2000, deadline=None, database=None)   # for local bug hunts
 settings.load_profile(os.environ.get("LESSONS_HYPOTHESIS_PROFILE", "lessons"))
 
