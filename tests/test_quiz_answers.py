@@ -18,7 +18,7 @@ from lessons_lib.memory import bytes_per_parameter, state_gigabytes
 from lessons_lib.optimizers import SGD, Adam, AdamW, EMAMomentum
 from lessons_lib.precision import DynamicLossScaler, to_bfloat16, to_fp16
 from lessons_lib.runner import measured_rate, run
-from lessons_lib.schedules import warmup_cosine
+from lessons_lib.schedules import cosine, warmup_cosine
 from lessons_lib.surfaces import COURSE, START
 
 QUIZ_DIR = Path(__file__).resolve().parents[1] / "lessons_lib" / "quizzes"
@@ -64,7 +64,6 @@ def _clipped_fraction_at_max_norm_1():
 
 def _clipped_updates_in_the_capstone_loop():
     peak, steps = 0.08, 60
-    from lessons_lib.schedules import cosine
     return int(run(AdamW(peak, weight_decay=0.01), steps, schedule=cosine(peak, steps), max_norm=20).clipped.sum())
 
 
@@ -85,6 +84,7 @@ NUMERIC = {
         np.array([10.0]), np.array([0.0]), Adam(lr=0.1, weight_decay=0.01).init(np.array([10.0])))[0][0]),
     ("06", "first-warmup-value"): lambda: float(warmup_cosine(peak=3e-4, final=3e-5, warmup_steps=2,
                                                                total_steps=10)(0)),
+    ("06", "cosine-last-rate"): lambda: cosine(0.018, 80)(79),                # the 80th update is k = 79
     ("06", "sgd-noise-floor"): lambda: sum(0.018 * 1.0**2 / (2 * (2 - 0.018 * c)) for c in (100.0, 1.0)),
     ("07", "clip-coefficient"): lambda: float(clip_by_global_norm(np.array([300.0, 400.0]), 5.0)[0][0] / 300),
     ("07", "value-clip-angle"): lambda: angle_degrees(np.array([4.0, 0.95]),
@@ -138,6 +138,18 @@ def test_quiz_04_v_is_the_mean_of_g_squared():
 def test_quiz_06_scheduler_stepped_first_skips_the_first_value():
     f = warmup_cosine(peak=3e-4, final=3e-5, warmup_steps=2, total_steps=10)
     assert f"{float(f(1)):.6f}" in _choice("06", "scheduler-order")
+
+
+def test_quiz_02_distance_ranking_flips_at_step_189():
+    runs = run(SGD(lr=np.array([0.018, 2 / 101])), 400)
+    distance = np.linalg.norm(runs.params, axis=-1)
+    first = int(np.argmax(distance[:, 1] < distance[:, 0]))
+    assert np.all(distance[first:, 1] < distance[first:, 0])
+    assert f"step {first}" in _choice("02", "ranking-by-distance")
+
+
+def test_quiz_06_the_80th_update_of_cosine_uses_rate_0():
+    assert cosine(0.018, 80).values(80)[-1] == 0.0
 
 
 def test_quiz_08_bfloat16_rounds_1_plus_1e_3_to_1():
