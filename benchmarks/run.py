@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.explorers import bench_explorers  # noqa: E402
 from lessons_lib.optimizers import SGD, AdamW  # noqa: E402
+from benchmarks.adam_inplace import adam_step_inplace  # noqa: E402
 from lessons_lib.runner import run  # noqa: E402
 
 ROWS: list[dict] = []
@@ -86,7 +87,7 @@ def bench_adamw(n: int = 10_000_000) -> None:
 
     def ours():
         nonlocal state
-        state = opt.step_inplace(p, g, state)
+        state = adam_step_inplace(opt, p, g, state)
 
     ours_t = statistics.median(timed(ours, repeats=7, warmup=2))
     tracemalloc.start()

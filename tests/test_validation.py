@@ -218,7 +218,7 @@ def test_non_numeric_input_is_refused_clearly(value):
 def test_none_gradient_is_refused():
     opt = SGD(0.1)
     w = np.zeros(2)
-    raises_naming(lambda: opt.step(w, None, opt.init(w)), "grads", "(nan)", "must be finite")
+    raises_naming(lambda: opt.step(w, None, opt.init(w)), "grads", "is None", "pass the gradient array")
 
 
 # ---------------------------------------------------------------- the checks themselves
