@@ -57,7 +57,7 @@ notebooks: setup
 
 # Regenerate exercises/ (student notebooks) from solutions/; running it twice changes nothing.
 exercises: setup
-	$(PY) -m lessons_lib.classroom generate
+	$(PY) -m course_tools generate
 
 clean:
 	rm -rf $(VENV) build *.egg-info
