@@ -13,12 +13,43 @@ import numpy as np
 from .validation import check_int, check_nonnegative, check_positive
 
 
+def _constant_rate(k, lr):
+    return lr + 0.0 * k
+
+
+def _cosine_rate(k, peak, total_steps, final):
+    k = np.minimum(k, total_steps - 1)        # past the last step: hold `final`
+    return final + (peak - final) * 0.5 * (1 + np.cos(np.pi * k / (total_steps - 1)))
+
+
+def _linear_warmup_rate(k, peak, warmup_steps):
+    return peak * np.minimum(1.0, (k + 1) / warmup_steps)
+
+
+def _warmup_cosine_rate(k, peak, final, warmup_steps, total_steps):
+    warm = peak * (k + 1) / max(warmup_steps, 1)
+    p = np.clip((k - warmup_steps) / (total_steps - warmup_steps - 1), 0.0, 1.0)
+    cos = final + (peak - final) * 0.5 * (1 + np.cos(np.pi * p))
+    return np.where(k < warmup_steps, warm, cos)
+
+
+def _inverse_sqrt_rate(k, d_model, warmup_steps, scale):
+    s = k + 1
+    return scale * d_model**-0.5 * np.minimum(s**-0.5, s * warmup_steps**-1.5)
+
+
+FORMULAS = {"constant": _constant_rate, "cosine": _cosine_rate, "linear_warmup": _linear_warmup_rate,
+            "warmup_cosine": _warmup_cosine_rate, "inverse_sqrt_warmup": _inverse_sqrt_rate}
+"""Each schedule's formula lr(k, **params): a Schedule is a name and its parameters, nothing else."""
+
+
 class Schedule:
     """A named learning-rate schedule lr(k); ``values(n)`` gives the first n rates."""
 
-    def __init__(self, name: str, fn, **params):
+    def __init__(self, name: str, **params):
+        if name not in FORMULAS:
+            raise ValueError(f"unknown schedule {name!r}; known: {sorted(FORMULAS)}")
         self.name = name
-        self._fn = fn
         self.params = params
 
     def __call__(self, step):
@@ -29,7 +60,7 @@ class Schedule:
         k = k.astype(np.float64)
         if self.runs is not None:
             k = k[..., None]                       # one column per run
-        out = self._fn(k)
+        out = FORMULAS[self.name](k, **self.params)
         return float(out) if np.ndim(out) == 0 else out
 
     @property
@@ -64,7 +95,7 @@ def _same_runs(**values):
 def constant(lr) -> Schedule:
     """lr(k) = lr."""
     lr = _value("lr", lr, check_positive)
-    return Schedule("constant", lambda k: lr + 0.0 * k, lr=lr)
+    return Schedule("constant", lr=lr)
 
 
 def cosine(peak, total_steps, final=0.0) -> Schedule:
@@ -79,20 +110,14 @@ def cosine(peak, total_steps, final=0.0) -> Schedule:
     final = _value("final", final, check_nonnegative)
     _same_runs(peak=peak, final=final)
     total = check_int("total_steps", total_steps, 2)
-
-    def fn(k):
-        k = np.minimum(k, total - 1)           # past the last step: hold `final`
-        return final + (peak - final) * 0.5 * (1 + np.cos(np.pi * k / (total - 1)))
-
-    return Schedule("cosine", fn, peak=peak, total_steps=total, final=final)
+    return Schedule("cosine", peak=peak, total_steps=total, final=final)
 
 
 def linear_warmup(peak, warmup_steps) -> Schedule:
     """Linear warmup then constant: lr(k) = peak * min(1, (k + 1) / warmup_steps)."""
     peak = _value("peak", peak, check_positive)
     warmup = check_int("warmup_steps", warmup_steps, 1)
-    return Schedule("linear_warmup", lambda k: peak * np.minimum(1.0, (k + 1) / warmup),
-                    peak=peak, warmup_steps=warmup)
+    return Schedule("linear_warmup", peak=peak, warmup_steps=warmup)
 
 
 def warmup_cosine(peak, final, warmup_steps, total_steps) -> Schedule:
@@ -113,15 +138,7 @@ def warmup_cosine(peak, final, warmup_steps, total_steps) -> Schedule:
         )
     if np.any(np.asarray(final) > np.asarray(peak)):
         raise ValueError(f"final ({final}) must not exceed peak ({peak})")
-
-    def fn(k):
-        warm = peak * (k + 1) / max(warmup, 1)
-        p = np.clip((k - warmup) / (total - warmup - 1), 0.0, 1.0)
-        cos = final + (peak - final) * 0.5 * (1 + np.cos(np.pi * p))
-        return np.where(k < warmup, warm, cos)
-
-    return Schedule("warmup_cosine", fn, peak=peak, final=final, warmup_steps=warmup,
-                    total_steps=total)
+    return Schedule("warmup_cosine", peak=peak, final=final, warmup_steps=warmup, total_steps=total)
 
 
 def inverse_sqrt_warmup(d_model, warmup_steps, scale=1.0) -> Schedule:
@@ -132,9 +149,4 @@ def inverse_sqrt_warmup(d_model, warmup_steps, scale=1.0) -> Schedule:
     d_model = float(check_positive("d_model", d_model))
     warmup = check_int("warmup_steps", warmup_steps, 1)
     scale = float(check_positive("scale", scale))
-
-    def fn(k):
-        s = k + 1
-        return scale * d_model**-0.5 * np.minimum(s**-0.5, s * warmup**-1.5)
-
-    return Schedule("inverse_sqrt_warmup", fn, d_model=d_model, warmup_steps=warmup, scale=scale)
+    return Schedule("inverse_sqrt_warmup", d_model=d_model, warmup_steps=warmup, scale=scale)
