@@ -110,7 +110,7 @@ class _Optimizer:
         params = _float_params(params)
         grads = check_finite(
             "grads", grads,
-            hint="a non-finite gradient would poison the optimizer state; clip it, skip the "
+            hint="a non-finite gradient would poison the optimizer state (clipping cannot repair it); skip the "
                  "step (as a loss scaler does) or lower the learning rate",
         ).astype(params.dtype, copy=False)
         check_same_shape("params", params, "grads", grads)
