@@ -116,10 +116,11 @@ def test_repr_names_schedule_and_parameters():
     assert isinstance(constant(0.1), Schedule) and constant(0.1).name == "constant"
 
 
-def test_documented_setup_formula():
-    """Step k < W gives peak*(k+1)/W; then progress (k-W)/(T-W-1)."""
-    peak, final, W, T = 3e-4, 3e-5, 2, 10
-    expected = [peak * (k + 1) / W if k < W else
-                final + (peak - final) * 0.5 * (1 + math.cos(math.pi * (k - W) / (T - W - 1)))
-                for k in range(T)]
-    np.testing.assert_allclose(warmup_cosine(peak, final, W, T).values(T), expected, rtol=0, atol=1e-19)
+def test_warmup_cosine_known_values():
+    """By hand: W = 1, T = 4 leaves a cosine of 3 steps: p = 0, 1/2, 1 -> peak, the midpoint, final."""
+    peak, final = 0.3, 0.1
+    values = warmup_cosine(peak, final, 1, 4).values(4)
+    assert values[0] == peak                        # warmup step 0: peak * (0 + 1) / 1
+    assert values[1] == peak and values[3] == final
+    assert values[2] == pytest.approx((peak + final) / 2, rel=1e-15)
+    assert warmup_cosine(3e-4, 3e-5, 2, 10).values(10)[:3].tolist() == [1.5e-4, 3e-4, 3e-4]
