@@ -1110,8 +1110,9 @@ def compute_loss_scaling(log2_scale=16, growth_interval=50, steps=200, lr=0.018)
     Underflow: a coordinate whose true gradient is non-zero but arrives as exactly 0.
     """
     log2_scale = _real("log2_scale", log2_scale)
-    if not -60 <= log2_scale <= 200:
-        raise ValueError(f"log2_scale must lie in [-60, 200]; got {log2_scale!r}")
+    if not -60 <= log2_scale <= 127:
+        raise ValueError(f"log2_scale must lie in [-60, 127] (the scale is a float32, as in torch: "
+                         f"2^127 is the largest power of two it holds); got {log2_scale!r}")
     gi = check_int("growth_interval", growth_interval, 1)
     steps = check_int("steps", steps, 1)
     lr = _pos("lr", lr)

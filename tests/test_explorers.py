@@ -38,8 +38,8 @@ EXTREMES = {
     "schedule": [dict(peak=1e3), dict(peak=1e3, optimizer="sgd"), dict(warmup_steps=0, total_steps=3),
                  dict(final=0.0, peak=1e-12), dict(warmup_steps=298, total_steps=300)],
     "clipping": [dict(lr=1e3), dict(max_norm=1e-12), dict(max_norm=1e12, lr=1e3), dict(lr=1e3, optimizer="adamw")],
-    "loss_scaling": [dict(log2_scale=0), dict(log2_scale=200), dict(log2_scale=-60), dict(growth_interval=1),
-                     dict(lr=1e3), dict(log2_scale=150, growth_interval=1)],
+    "loss_scaling": [dict(log2_scale=0), dict(log2_scale=127), dict(log2_scale=-60), dict(growth_interval=1),
+                     dict(lr=1e3), dict(log2_scale=127, growth_interval=1)],
     "race": [dict(sgd_lr=1e3, momentum_lr=1e3, adam_lr=1e3, adamw_lr=1e3), dict(momentum_beta=0.999999),
              dict(adamw_weight_decay=1e6), dict(at_step=0), dict(sgd_lr=float("nan"), adam_lr=-1.0)],
 }
@@ -73,6 +73,7 @@ def test_divergence_is_a_message(name, params):
     ("schedule", dict(warmup_steps=79, total_steps=80), "must exceed warmup_steps"),
     ("clipping", dict(max_norm=-1), "max_norm must be a finite number > 0"),
     ("loss_scaling", dict(log2_scale=1000), "log2_scale must lie in"),
+    ("loss_scaling", dict(log2_scale=128), "log2_scale must lie in [-60, 127]"),
 ])
 def test_settings_outside_the_domain_raise_a_clear_value_error(name, params, fragment):
     with pytest.raises(ValueError) as info:
