@@ -1,6 +1,7 @@
 """The explorers: compute functions headless, widget builders through the widget API."""
 from __future__ import annotations
 
+import asyncio
 import copy
 import math
 
@@ -356,3 +357,75 @@ def test_the_clipping_explorer_never_changes_the_schedule_explorers_runs():
     sched = E.compute_schedule(peak=0.08, total_steps=60, optimizer="adamw")
     assert np.array_equal(sched["constant"]["params"], expected.params)
     assert np.array_equal(sched["constant"]["losses"], expected.losses)
+
+
+# ----------------------------------------------------------------------------- coalesced browser updates
+
+def _from_browser(control, value):
+    """Deliver a value the way the frontend does: Widget.set_state with the JSON state."""
+    control.set_state({"value": value})
+
+
+async def _until_drawn(ex, timeout=10.0):
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while ex.update_pending and loop.time() < end:
+        await asyncio.sleep(0.001)
+    assert not ex.update_pending
+
+
+def test_a_browser_drag_is_drawn_once_at_its_last_value():
+    ex = E.sgd_explorer()
+    before_text, before_updates = ex.readout_text, len(ex.update_seconds)
+    values = [0.005, 0.007, 0.01, 0.012, 0.015]
+
+    async def drag():
+        for v in values:
+            _from_browser(ex.controls["lr"], v)
+        assert ex.update_pending and ex.readout_text == before_text   # waits for the latest value
+        await _until_drawn(ex)
+
+    asyncio.run(drag())
+    assert len(ex.update_seconds) == before_updates + 1
+    assert ex.readout_text == E.compute_sgd(lr=0.015)["readout"]
+    assert ex.readout_text.startswith("lr 0.015: multipliers a -0.5, b 0.985; final loss ")
+
+
+def test_changes_from_python_update_at_once_even_while_an_event_loop_runs():
+    ex = E.sgd_explorer()
+
+    async def cell():
+        _from_browser(ex.controls["lr"], 0.01)                  # a browser change waits ...
+        assert ex.update_pending
+        ex.controls["lr"].value = 0.005                         # ... a cell's change does not
+        assert not ex.update_pending                            # and covers the pending one
+        assert ex.readout_text == E.compute_sgd(lr=0.005)["readout"]
+        ex.set(lr=0.012, steps=8)
+        assert ex.readout_text == E.compute_sgd(lr=0.012, steps=8)["readout"]
+        await asyncio.sleep(0.05)
+
+    n = len(ex.update_seconds)
+    asyncio.run(cell())
+    assert len(ex.update_seconds) == n + 2
+
+
+def test_a_browser_change_without_an_event_loop_updates_at_once():
+    ex = E.sgd_explorer()
+    _from_browser(ex.controls["lr"], 0.005)
+    assert not ex.update_pending
+    assert ex.readout_text == E.compute_sgd(lr=0.005)["readout"]
+
+
+def test_a_browser_change_that_moves_another_control_is_one_update():
+    ex = E.schedule_explorer()
+    ex.controls["warmup_steps"].value = 60
+    n = len(ex.update_seconds)
+
+    async def drag():
+        _from_browser(ex.controls["total_steps"], 20)           # clamps warmup to 18 on the way
+        await _until_drawn(ex)
+
+    asyncio.run(drag())
+    assert len(ex.update_seconds) == n + 1
+    assert ex.controls["warmup_steps"].value == 18
+    assert ex.result["total_steps"] == 20 and ex.result["warmup_steps"] == 18

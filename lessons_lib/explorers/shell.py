@@ -15,6 +15,7 @@ message in the readout and on the figure.
 """
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
 import html
@@ -32,10 +33,16 @@ from ..surfaces import COURSE, START
 from .canvas import Canvas, leaves_window
 
 __all__ = [
-    "Explorer", "log_slider", "float_slider", "int_slider", "dropdown",
+    "Explorer", "COALESCE_SECONDS", "log_slider", "float_slider", "int_slider", "dropdown",
     "quiet", "freeze", "frozen_cache", "START_LOSS", "final_loss", "run_summary", "steps_taken",
     "outcome", "growth_problem", "notice_text", "sgd_or_adamw",
 ]
+
+COALESCE_SECONDS = 0.005
+"""How long a change from the browser waits before its update runs: long enough for the slider
+messages already queued in the kernel to arrive (only the latest value is drawn), far below
+what a hand can notice."""
+
 
 # ----------------------------------------------------------------------------- the widget shell
 
@@ -52,6 +59,12 @@ class Explorer(widgets.VBox):
         explorer.result        the last compute result (None after an invalid setting)
         explorer.update_seconds  wall time of every update so far (update_compute_seconds:
                                the compute part of it; update_cpu_seconds: process CPU time)
+
+    Changes made from Python (a cell, a test, ``set``) update at once, so the readout is right
+    on the next line. Changes from the browser while the kernel's event loop runs (a dragged
+    slider) are coalesced: the first schedules one update COALESCE_SECONDS later, and changes
+    that arrive before it runs only move the controls, so the picture shows the latest value
+    and never replays the values the hand has left behind.
     """
 
     def __init__(self, name: str, title: str, controls: dict, compute: Callable,
@@ -83,6 +96,7 @@ class Explorer(widgets.VBox):
         self._compute = compute
         self._draw = draw
         self._hold = False
+        self._pending = None          # the scheduled (coalesced) update, if any
         for key, ctl in controls.items():
             ctl.add_class(f"lessons-control-{key}")
             ctl.observe(self._on_change, names="value")
@@ -107,12 +121,48 @@ class Explorer(widgets.VBox):
             self._hold = False
         self.update()
 
+    @property
+    def update_pending(self) -> bool:
+        """True while a coalesced update from a browser change waits to run."""
+        return self._pending is not None
+
     def _on_change(self, change):
-        if not self._hold:
+        if self._hold:
+            return
+        if self._from_browser():
+            self._schedule_update()
+        else:
             self.update()
+
+    def _from_browser(self) -> bool:
+        """Whether ipywidgets is applying a state update sent by the browser right now.
+
+        Widget.set_state (ipywidgets 8) fires the change notifications inside
+        ``_lock_property``, which holds the values received in ``widget._property_lock`` (so
+        they are not echoed back); a change made from Python finds every lock empty. Any
+        control counts: a browser change may move another control (the schedule explorer's
+        total steps clamps its warmup slider).
+        """
+        return any(getattr(c, "_property_lock", None) for c in self.controls.values())
+
+    def _schedule_update(self):
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:           # no event loop runs: nothing could deliver a later update
+            self.update()
+            return
+        if self._pending is None:      # later changes just wait for the update already scheduled
+            self._pending = loop.call_later(COALESCE_SECONDS, self._run_pending)
+
+    def _run_pending(self):
+        self._pending = None
+        self.update()
 
     def update(self):
         """One update: compute, redraw the changed artists, publish readout and PNG."""
+        if self._pending is not None:  # this update shows the latest values already
+            self._pending.cancel()
+            self._pending = None
         t0, c0 = time.perf_counter(), time.process_time()
         computed = None
         params = self.params()
