@@ -23,7 +23,7 @@ from .momentum import (HEATMAP_BETA, HEATMAP_LR, MOMENTUM_CONVENTIONS, compute_m
 from .race import RACE_DEFAULTS, RACE_STEPS, RACE_WINDOW, RACER_LABELS, RACERS, compute_race, race_explorer
 from .schedules import compute_schedule, schedule_explorer
 from .sgd import compute_sgd, sgd_explorer
-from .shell import Explorer
+from .shell import Explorer, clear_caches
 
 __all__ = [
     "compute_sgd", "sgd_explorer",
@@ -34,7 +34,7 @@ __all__ = [
     "compute_clipping", "clipping_explorer",
     "compute_loss_scaling", "loss_scaling_explorer",
     "compute_race", "race_explorer", "RACE_DEFAULTS",
-    "Explorer", "EXPLORERS",
+    "Explorer", "EXPLORERS", "clear_caches",
     "MOMENTUM_CONVENTIONS", "HEATMAP_LR", "HEATMAP_BETA", "UNTOUCHED", "LOSS_FACTOR", "TINY",
     "RACE_STEPS", "RACE_WINDOW", "RACERS", "RACER_LABELS",
 ]

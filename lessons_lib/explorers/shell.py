@@ -34,7 +34,7 @@ from .canvas import Canvas, leaves_window
 
 __all__ = [
     "Explorer", "COALESCE_SECONDS", "log_slider", "float_slider", "int_slider", "dropdown",
-    "quiet", "freeze", "frozen_cache", "START_LOSS", "final_loss", "run_summary", "steps_taken",
+    "quiet", "freeze", "frozen_cache", "clear_caches", "START_LOSS", "final_loss", "run_summary", "steps_taken",
     "outcome", "growth_problem", "notice_text", "sgd_or_adamw",
 ]
 
@@ -258,6 +258,9 @@ def freeze(value):
     return value
 
 
+_CACHES: list = []
+
+
 def frozen_cache(maxsize: int):
     """functools.lru_cache whose cached results are frozen (see freeze): a caller who writes
     into a result gets numpy's "read-only" error instead of changing every later call."""
@@ -267,8 +270,16 @@ def frozen_cache(maxsize: int):
         def cached(*args):
             with np.errstate(all="ignore"):
                 return freeze(fn(*args))
+        _CACHES.append(cached)
         return cached
     return decorate
+
+
+def clear_caches() -> None:
+    """Forget every run the explorers cached: the next call of each computes afresh (the
+    benchmark times cold updates this way)."""
+    for cached in _CACHES:
+        cached.cache_clear()
 
 
 START_LOSS = float(COURSE.loss(START))
