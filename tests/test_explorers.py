@@ -193,6 +193,10 @@ def test_loss_scaling_underflow_overflow_and_scaler_rule():
         if k[i]:
             assert s[i + 1] == s[i] / 2
     assert f"skipped steps (inf): {high['skipped_steps']}" in high["readout"]
+    assert low["readout"].endswith("\nfp16 gradients cost accuracy: the final loss is more than 10% above "
+                                   "float64's")             # not only on the figure
+    assert E.compute_loss_scaling(lr=1e3)["readout"].endswith("final loss nan (float64 gradients: nan)\n"
+                                                             "diverged at step 1")
 
 
 def test_race_ranking_and_a_disqualified_racer():

@@ -82,6 +82,8 @@ def compute_loss_scaling(log2_scale=16, growth_interval=50, steps=200, lr=0.018)
         problem = "every step was skipped: the scale never got small enough"
     elif not final <= 1.1 * float(exact_losses[-1]):
         problem = "fp16 gradients cost accuracy: the final loss is more than 10% above float64's"
+    if problem:
+        readout += f"\n{problem}"
     return {
         "log2_scale": log2_scale, "growth_interval": gi, "steps": steps, "lr": lr,
         "scales": scales, "skipped": mixed.skipped, "skipped_steps": skipped,
