@@ -79,7 +79,8 @@ def _build(cv):
     loss = add_line(cv, ax_l, "-", color=COLORS[0], linewidth=1.5)
     cur_s = cv.dyn(ax_s.axvline(1, color="crimson", linewidth=1, linestyle="--"))
     cur_l = cv.dyn(ax_l.axvline(1, color="crimson", linewidth=1, linestyle="--"))
-    cv.legend(ax_p, [path, here], loc="lower left")
+    (start,) = ax_p.plot([], [], "s", color="k", markersize=6, linestyle="none", label="start [1, 1]")
+    cv.legend(ax_p, [start, path, here], loc="lower left")
     cv.legend(ax_s, [sa, sb], loc="lower left")
     return path, here, sa, sb, loss, cur_s, cur_l
 
@@ -102,7 +103,9 @@ def draw_adam(cv, r, params):
         ax.set_xlim(0, r["steps"])
     cur_s.set_xdata([t, t])
     cur_l.set_xdata([t, t])
-    ax_s.set_ylim(*log_limits(r["step_sizes"]))
+    finite = np.asarray(r["step_sizes"])[np.isfinite(r["step_sizes"])]
+    top = 3 * float(finite.max()) if finite.size else None     # headroom: a step of lr is not on the frame
+    ax_s.set_ylim(*log_limits(r["step_sizes"], top_at_least=top))
     ax_l.set_ylim(*log_limits(r["losses"], top_at_least=100))
     cv.notice.set_text(notice_text(r["problem"], r["params"]))
 

@@ -84,14 +84,15 @@ def _build(cv):
     ax_p, ax_u, ax_l = cv.axes
     cv.path_axes(ax_p, "Paths in (a, b)")
     ax_u.set_xlabel("step", fontsize=9)
-    ax_u.set_ylabel("untouched weight c", fontsize=9)
+    ax_u.set_ylabel("untouched weight u", fontsize=9)
     ax_u.set_title("The weight with no data gradient", fontsize=10)
     ax_u.axhline(0, color="0.5", linewidth=0.8)
     ax_u.grid(True, alpha=0.3)
     plain_log(ax_l)
     dress(ax_l, "step", "loss L(w) (log scale)", "Loss per step")
     lines = {}
-    for key, label, color in (("adamw", "AdamW (decoupled)", COLORS[0]),
+    # the lesson's colours: AdamW green, Adam + L2 orange (plain Adam is blue there)
+    for key, label, color in (("adamw", "AdamW (decoupled)", COLORS[2]),
                               ("adam_l2", "Adam + L2 (coupled)", COLORS[1])):
         lines[key] = (add_line(cv, ax_p, "-", color=color, linewidth=1.3, label=label),
                       add_line(cv, ax_u, "-", color=color, linewidth=1.5, label=label),
@@ -102,7 +103,7 @@ def _build(cv):
 
 
 def draw_adamw(cv, r, params):
-    """Both paths in (a, b), the untouched weight c per step, and both losses."""
+    """Both paths in (a, b), the untouched weight u per step, and both losses."""
     if cv.artists is None:
         cv.artists = _build(cv)
     _, ax_u, ax_l = cv.axes
