@@ -46,7 +46,7 @@ test: setup
 	$(PY) -m pytest -n 2 --dist loadfile -rs $(PYTEST_NB) tests notebooks solutions
 
 test-unit: setup
-	$(PY) -m pytest -rs tests
+	$(PY) -m pytest -p no:nbval -rs tests
 
 test-notebooks: setup
 	$(PY) -m pytest -n 2 --dist loadfile $(PYTEST_NB) notebooks solutions
@@ -57,7 +57,7 @@ notebooks: setup
 
 # Regenerate exercises/ (student notebooks) from solutions/; running it twice changes nothing.
 exercises: setup
-	$(PY) -m lessons_lib.classroom generate
+	$(PY) -m course_tools generate
 
 clean:
 	rm -rf $(VENV) build *.egg-info

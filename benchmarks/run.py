@@ -1,6 +1,6 @@
 """Benchmarks: each target measured beside a baseline in the same run.
 
-    python -m benchmarks.run [--out benchmarks/results.json] [--quick] [--skip-suite]
+    python -m benchmarks.run [--out benchmarks/results.json] [--skip-suite] [--only explorers ...]
 
 Prints one row per target ending in `meets target` or `misses target` and writes the same
 results as JSON. Timing: standard library perf_counter, a warm-up first, then the best or
@@ -26,8 +26,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.explorers import bench_explorers  # noqa: E402
+from benchmarks.explorers import bench_explorer_drags, bench_explorers  # noqa: E402
 from lessons_lib.optimizers import SGD, AdamW  # noqa: E402
+from benchmarks.adam_inplace import adam_step_inplace  # noqa: E402
 from lessons_lib.runner import run  # noqa: E402
 
 ROWS: list[dict] = []
@@ -86,7 +87,7 @@ def bench_adamw(n: int = 10_000_000) -> None:
 
     def ours():
         nonlocal state
-        state = opt.step_inplace(p, g, state)
+        state = adam_step_inplace(opt, p, g, state)
 
     ours_t = statistics.median(timed(ours, repeats=7, warmup=2))
     tracemalloc.start()
@@ -190,21 +191,33 @@ def bench_suite() -> None:
         {"seconds": wall, "returncode": proc.returncode, "summary": last})
 
 
+SECTIONS = {
+    "sweep": bench_sweep,
+    "explorers": lambda: (bench_explorers(row), bench_explorer_drags(row)),
+    "adamw": bench_adamw,
+    "notebooks": bench_notebooks,
+    "suite": bench_suite,
+    "scaling": bench_scaling,
+}
+"""The benchmark sections in the order they run."""
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
     ap.add_argument("--skip-suite", action="store_true", help="do not time the whole test suite")
+    ap.add_argument("--only", nargs="+", choices=list(SECTIONS), metavar="SECTION",
+                    help=f"run only these sections ({', '.join(SECTIONS)})")
     args = ap.parse_args(argv)
     print(f"python {platform.python_version()}, numpy {np.__version__}, {os.cpu_count()} cores")
     print(f"{'target':<52} {'measured':<34} {'baseline':<36} verdict")
     t0 = time.perf_counter()
-    bench_sweep()
-    bench_explorers(row)
-    bench_adamw()
-    bench_notebooks()
-    if not args.skip_suite:
-        bench_suite()
-    bench_scaling()
+    for section, bench in SECTIONS.items():
+        if args.only and section not in args.only:
+            continue
+        if section == "suite" and args.skip_suite:
+            continue
+        bench()
     total = time.perf_counter() - t0
     print(f"total benchmark time {total:.0f} s")
     Path(args.out).write_text(json.dumps({"rows": ROWS, "seconds": total}, indent=2, default=str))

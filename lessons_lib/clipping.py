@@ -1,10 +1,11 @@
-"""Gradient clipping: one scale for the whole gradient (global norm) or per coordinate.
+"""Gradient clipping: one scale for the whole gradient (global norm) or a clamp per coordinate.
 
-Global-norm clipping (PyTorch's clip_grad_norm_):
-    norm = ||g||_2,  coef = min(1, max_norm / (norm + eps)),  g <- coef * g
-It shrinks the length and keeps the direction. Value clipping clamps each coordinate to
-[-max_value, max_value], which bends the direction.
-For a batch of runs (R, d), each run is clipped by its own norm.
+Global-norm clipping, as PyTorch's clip_grad_norm_ and optax's clip_by_global_norm:
+    norm = sqrt(sum of g_i^2 over EVERY entry of EVERY array),
+    coef = min(1, max_norm / (norm + eps)),  every array <- coef * array
+It shrinks the length of the whole gradient and keeps its direction. Value clipping clamps
+each coordinate to [-max_value, max_value], which bends the direction.
+For a batch of independent runs (R, d), `clip_runs_by_norm` clips each run by its own norm.
 """
 from __future__ import annotations
 
@@ -12,38 +13,93 @@ import numpy as np
 
 from .validation import as_float_array, check_positive
 
+__all__ = ["global_norm", "clip_by_global_norm", "run_norms", "clip_runs_by_norm",
+           "clip_by_value", "angle_degrees"]
 
-def global_norm(grads) -> np.ndarray | float:
-    """||g||_2 over the last axis (one norm per run)."""
+
+def _arrays(name: str, grads) -> tuple[list[np.ndarray], bool]:
+    """(list of float arrays, was it a list); dtypes of floating arrays are kept."""
+    # a list of arrays is several gradients (torch's list of parameters); a list of plain
+    # numbers is one gradient vector
+    if isinstance(grads, (list, tuple)) and len(grads) == 0:
+        raise ValueError(f"{name} is an empty list; give at least one gradient array")
+    is_list = isinstance(grads, (list, tuple)) and any(
+        isinstance(g, (list, tuple, np.ndarray)) and np.ndim(g) > 0 for g in grads)
+    items = list(grads) if is_list else [grads]
+    out = []
+    for i, g in enumerate(items):
+        label = f"{name}[{i}]" if is_list else name
+        if g is None:
+            raise ValueError(f"{label} is None; pass the gradient array (a parameter without a "
+                             "gradient has nothing to clip: leave it out of the list)")
+        arr = np.asarray(g) if isinstance(g, np.ndarray) and g.dtype.kind == "f" else as_float_array(label, g)
+        out.append(arr)
+    return out, is_list
+
+
+def _sum_of_squares(arrays) -> float:
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(sum(np.sum(np.square(a, dtype=np.float64)) for a in arrays))
+
+
+def global_norm(grads) -> float:
+    """||g||_2 over every entry: one array of any shape, or a list of arrays (the total norm)."""
+    arrays, _ = _arrays("grads", grads)
+    return float(np.sqrt(_sum_of_squares(arrays)))
+
+
+def _nonfinite_error(name: str, norm: float) -> ValueError:
+    return ValueError(
+        f"{name} has a non-finite norm ({norm}); it must be finite, but the gradient contains inf "
+        "or nan (or overflows when squared). Clipping cannot repair it; find where it overflowed "
+        "(lower the lr, use a loss scaler that skips such steps) instead of stepping")
+
+
+def clip_by_global_norm(grads, max_norm, eps=1e-6, error_if_nonfinite=True):
+    """Scale all gradients by ONE factor so their joint 2-norm is at most max_norm.
+
+        norm = sqrt(sum over all arrays of sum(g^2)),  coef = min(1, max_norm / (norm + eps))
+
+    `grads` is one array (any shape) or a list of arrays (any shapes), as in
+    torch.nn.utils.clip_grad_norm_; returns (clipped, norm before clipping) with `clipped` in
+    the same form (a list for a list) and each array's float dtype kept. eps=1e-6 is PyTorch's.
+    A non-finite norm raises ValueError unless error_if_nonfinite=False; then the result is
+    PyTorch's: coef = 0 for an inf norm (finite entries become 0, inf entries nan), nan for a
+    nan norm. For a batch of independent runs use clip_runs_by_norm.
+    """
+    arrays, is_list = _arrays("grads", grads)
+    max_norm = float(check_positive("max_norm", max_norm, hint="the threshold is a length, e.g. 1.0"))
+    eps = float(check_positive("eps", eps))
+    norm = float(np.sqrt(_sum_of_squares(arrays)))
+    if not np.isfinite(norm) and error_if_nonfinite:
+        raise _nonfinite_error("grads", norm)
+    with np.errstate(invalid="ignore"):
+        coef = min(1.0, max_norm / (norm + eps)) if np.isfinite(norm) else (0.0 if norm == np.inf else np.nan)
+        clipped = [(a * a.dtype.type(coef)).astype(a.dtype, copy=False) for a in arrays]
+    return (clipped if is_list else clipped[0]), norm
+
+
+def run_norms(grads) -> np.ndarray | float:
+    """One 2-norm per run: over the last axis of (d,) -> float or (R, d) -> (R,)."""
     g = as_float_array("grads", grads)
     with np.errstate(over="ignore", invalid="ignore"):
         n = np.sqrt(np.sum(g * g, axis=-1))
     return float(n) if np.ndim(n) == 0 else n
 
 
-def clip_by_global_norm(grads, max_norm, eps=1e-6, error_if_nonfinite=True):
-    """Scale g so its 2-norm is at most max_norm; return (clipped grads, pre-clip norm).
+def clip_runs_by_norm(grads, max_norm, eps=1e-6, error_if_nonfinite=True):
+    """Clip each run of a batch (R, d) by its own norm: g_r <- min(1, max_norm / (||g_r|| + eps)) g_r.
 
-        coef = min(1, max_norm / (norm + eps));  g <- coef * g
-
-    eps=1e-6 is PyTorch's; pass eps=1e-12 for the variant some libraries use.
-    A non-finite norm raises ValueError unless error_if_nonfinite=False, in which case the
-    result is PyTorch's: coef = 0 for an inf norm (finite entries become 0, inf entries nan),
-    nan for a nan norm (every entry nan); the norm is reported as it is (inf or nan).
+    Returns (clipped, per-run norms). Same rule as clip_by_global_norm, applied run by run (the
+    runs are separate experiments, not parts of one model). A (d,) input is one run.
     """
     g = as_float_array("grads", grads)
     max_norm = check_positive("max_norm", max_norm, hint="the threshold is a length, e.g. 1.0")
     check_positive("eps", eps)
-    norm = np.asarray(global_norm(g))
+    norm = np.asarray(run_norms(g))
     finite = np.isfinite(norm)
-    if not np.all(finite):
-        if error_if_nonfinite:
-            raise ValueError(
-                f"grads has a non-finite norm ({float(np.ravel(norm)[~np.ravel(finite)][0])}); it must "
-                "be finite, but the gradient contains inf or nan (or overflows when squared). "
-                "Clipping cannot repair it; find where it overflowed "
-                "(lower the lr, use a loss scaler that skips such steps) instead of stepping"
-            )
+    if not np.all(finite) and error_if_nonfinite:
+        raise _nonfinite_error("grads", float(np.ravel(norm)[~np.ravel(finite)][0]))
     with np.errstate(invalid="ignore"):
         coef = np.minimum(1.0, max_norm / (norm + eps))
         clipped = g * (coef[..., None] if g.ndim > 1 else coef)

@@ -13,8 +13,7 @@ over thousands of settings is a single vectorised run.
 """
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -64,16 +63,32 @@ _PY_POW = np.frompyfunc(pow, 2, 1)
 
 
 def _power(base, t):
-    """base ** t with Python's scalar pow for every run (as torch computes beta ** step), so a
-    batch of runs gives bitwise the numbers of the same runs done one by one (numpy's
-    vectorised pow can differ from the scalar one in the last bit)."""
+    """base ** t with Python's pow for every run, as torch computes beta ** step.
+
+    numpy's vectorised power differs from the scalar pow in the last bit for about 5% of
+    steps (np.power(0.999, np.array([7]))[0] != 0.999 ** 7 on numpy 2.4), and per-run step
+    counts appear as soon as a loss scaler skips a step in one run: without this a batch
+    would not reproduce the same runs done one by one (tests/test_optimizers.py).
+    """
     if np.ndim(base) == 0 and np.ndim(t) == 0:
-        return base ** t
+        return float(base) ** int(t)
     return _PY_POW(base, t).astype(np.float64)
+
+
+def _sqrt(x):
+    """sqrt that stays a Python float for a scalar (a numpy float64 would upcast float32 params)."""
+    return math.sqrt(x) if np.ndim(x) == 0 else np.sqrt(x)
 
 
 def _scalar_or_array(x: np.ndarray):
     return float(x) if x.ndim == 0 else x
+
+
+def _float_params(params) -> np.ndarray:
+    """params as a float array; a float32 (or float16) array keeps its dtype, like a torch tensor."""
+    if isinstance(params, np.ndarray) and params.dtype.kind == "f":
+        return params
+    return as_float_array("params", params)
 
 
 class _Optimizer:
@@ -89,12 +104,15 @@ class _Optimizer:
         self.runs = next(iter(sizes.values()), None)
 
     def _check_inputs(self, params, grads, lr):
-        params = as_float_array("params", params)
+        if grads is None:
+            raise ValueError("grads is None; pass the gradient array (compute it with surface.grad(w) "
+                             "before calling step)")
+        params = _float_params(params)
         grads = check_finite(
             "grads", grads,
-            hint="a non-finite gradient would poison the optimizer state; clip it, skip the "
+            hint="a non-finite gradient would poison the optimizer state (clipping cannot repair it); skip the "
                  "step (as a loss scaler does) or lower the learning rate",
-        )
+        ).astype(params.dtype, copy=False)
         check_same_shape("params", params, "grads", grads)
         if params.ndim not in (1, 2):
             raise ValueError(f"params must have shape (d,) or (runs, d); got {params.shape}")
@@ -108,11 +126,22 @@ class _Optimizer:
         else:
             # a schedule may reach exactly 0 at its last step, so only negatives are refused here
             lr = _scalar_or_array(check_nonnegative("lr", lr, hint="a schedule must not go below 0"))
+            if np.ndim(lr) > 0 and (params.ndim != 2 or np.shape(lr) != (params.shape[0],)):
+                raise ValueError(
+                    f"lr has shape {np.shape(lr)} but params has shape {params.shape}: an array of "
+                    "learning rates means one per run, so params must have shape (runs, d) with "
+                    f"runs = {np.size(lr)}. A learning rate per coordinate is not supported; give one "
+                    "number for a single run")
         return params, grads, _per_run(lr, params)
 
     def __repr__(self):
         fields = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items() if k != "runs")
         return f"{type(self).__name__}({fields})"
+
+
+def _keep_dtype(dtype, *arrays):
+    """Cast results back to the parameters' dtype (per-run float64 hyperparameters upcast them)."""
+    return tuple(None if a is None else np.asarray(a).astype(dtype, copy=False) for a in arrays)
 
 
 class SGD(_Optimizer):
@@ -142,7 +171,7 @@ class SGD(_Optimizer):
         return bool(np.any(np.asarray(self.momentum) != 0))
 
     def init(self, params) -> SGDState:
-        params = as_float_array("params", params)
+        params = _float_params(params)
         return SGDState(step=0, momentum_buffer=np.zeros_like(params) if self.uses_momentum else None)
 
     def step(self, params, grads, state: SGDState, lr=None):
@@ -161,7 +190,8 @@ class SGD(_Optimizer):
                 first = _per_run(np.asarray(state.step) == 0, params)
                 buf = np.where(first, g, mu * buf + (1 - damp) * g)
             g = g + mu * buf if self.nesterov else buf
-        return params - lr * g, SGDState(step=state.step + 1, momentum_buffer=buf)
+        new, buf = _keep_dtype(params.dtype, params - lr * g, buf)
+        return new, SGDState(step=state.step + 1, momentum_buffer=buf)
 
 
 class EMAMomentum(_Optimizer):
@@ -181,13 +211,14 @@ class EMAMomentum(_Optimizer):
         self._hyper(lr=self.lr, beta=self.beta)
 
     def init(self, params) -> EMAMomentumState:
-        return EMAMomentumState(step=0, m=np.zeros_like(as_float_array("params", params)))
+        return EMAMomentumState(step=0, m=np.zeros_like(_float_params(params)))
 
     def step(self, params, grads, state: EMAMomentumState, lr=None):
         params, g, lr = self._check_inputs(params, grads, lr)
         beta = _per_run(self.beta, params)
         m = beta * state.m + (1 - beta) * g
-        return params - lr * m, EMAMomentumState(step=state.step + 1, m=m)
+        new, m = _keep_dtype(params.dtype, params - lr * m, m)
+        return new, EMAMomentumState(step=state.step + 1, m=m)
 
 
 class Adam(_Optimizer):
@@ -220,9 +251,8 @@ class Adam(_Optimizer):
                     weight_decay=self.weight_decay)
 
     def init(self, params) -> AdamState:
-        """m = v = 0, in the parameters' float dtype (float32 stays float32 for step_inplace)."""
-        arr = np.asarray(params)
-        params = arr if arr.dtype.kind == "f" else as_float_array("params", params)
+        """m = v = 0, in the parameters' float dtype (float32 stays float32, as in torch)."""
+        params = _float_params(params)
         return AdamState(step=0, m=np.zeros_like(params), v=np.zeros_like(params))
 
     def step(self, params, grads, state: AdamState, lr=None):
@@ -241,78 +271,12 @@ class Adam(_Optimizer):
         v = b2 * state.v + (1 - b2) * g * g
         if self.bias_correction:
             step_size = lr / (1 - _power(b1, t))
-            denom = np.sqrt(v) / np.sqrt(1 - _power(b2, t)) + eps
+            denom = np.sqrt(v) / _sqrt(1 - _power(b2, t)) + eps
         else:
             step_size = lr
             denom = np.sqrt(v) + eps
-        return params - step_size * (m / denom), AdamState(step=state.step + 1, m=m, v=v)
-
-    def step_inplace(self, params: np.ndarray, grads: np.ndarray, state: AdamState,
-                     chunk: int = 65536, threads: int | None = None) -> AdamState:
-        """The same update as step(), done in place for large arrays (e.g. 10M parameters).
-
-        Overwrites params, state.m and state.v and returns the new state (step + 1). Works
-        through the arrays in blocks of `chunk` values so every intermediate stays in the CPU
-        cache: one block-sized temporary per thread instead of parameter-sized ones. Blocks are
-        shared among `threads` threads (default: up to 2; numpy releases the GIL inside each
-        operation). Same arithmetic in the same order as step(), so both give bitwise the
-        same numbers. Scalar hyperparameters and C-contiguous arrays only.
-        """
-        if self.runs is not None:
-            raise ValueError("step_inplace needs scalar hyperparameters; use step() for per-run arrays")
-        for name, arr in (("params", params), ("grads", grads), ("state.m", state.m), ("state.v", state.v)):
-            if not isinstance(arr, np.ndarray) or arr.dtype.kind != "f" or not arr.flags.c_contiguous:
-                raise ValueError(f"{name} must be a C-contiguous floating-point numpy array for "
-                                 f"step_inplace; got {type(arr).__name__}")
-            check_same_shape("params", params, name, arr)
-        if not np.isfinite(np.add.reduce(grads, axis=None, dtype=np.float64)):  # no bool temporary
-            check_finite("grads", grads, hint="skip this step (as a loss scaler does) or lower the lr")
-        lr, (b1, b2), eps, wd = self.lr, self.betas, self.eps, self.weight_decay
-        t = state.step + 1
-        if self.bias_correction:
-            step_size, root_bc2 = lr / (1 - _power(b1, t)), np.sqrt(1 - _power(b2, t))
-        else:
-            step_size, root_bc2 = lr, None
-        P, G, M, V = (a.reshape(-1) for a in (params, grads, state.m, state.v))
-        coupled_l2 = wd != 0 and not self.decoupled
-        decay = 1 - lr * wd if (wd != 0 and self.decoupled) else None
-
-        def work(lo: int, hi: int) -> None:
-            tmp_full = np.empty(min(chunk, hi - lo), dtype=P.dtype)
-            g_full = np.empty_like(tmp_full) if coupled_l2 else None
-            for start in range(lo, hi, chunk):
-                sl = slice(start, min(start + chunk, hi))
-                p, g, m, v = P[sl], G[sl], M[sl], V[sl]
-                tmp = tmp_full[: p.size]
-                if decay is not None:
-                    p *= decay                                 # AdamW: decay the pre-step weights
-                elif coupled_l2:
-                    g = np.multiply(p, wd, out=g_full[: p.size])   # Adam: L2 enters the gradient
-                    g += G[sl]
-                np.subtract(g, m, out=tmp)                     # m <- m + (1 - beta1) (g - m)
-                tmp *= 1 - b1
-                m += tmp
-                v *= b2                                        # v <- beta2 v + (1 - beta2) g^2
-                np.multiply(g, 1 - b2, out=tmp)
-                tmp *= g
-                v += tmp
-                np.sqrt(v, out=tmp)                            # denom = sqrt(v_hat) + eps
-                if root_bc2 is not None:
-                    tmp /= root_bc2
-                tmp += eps
-                np.divide(m, tmp, out=tmp)
-                tmp *= step_size
-                p -= tmp
-
-        n_threads = threads or min(2, os.cpu_count() or 1)
-        blocks = -(-P.size // chunk)
-        if n_threads <= 1 or blocks < 2 * n_threads:
-            work(0, P.size)
-        else:
-            per = -(-blocks // n_threads) * chunk
-            with ThreadPoolExecutor(n_threads) as pool:
-                list(pool.map(lambda lo: work(lo, min(lo + per, P.size)), range(0, P.size, per)))
-        return AdamState(step=t, m=state.m, v=state.v)
+        new, m, v = _keep_dtype(params.dtype, params - step_size * (m / denom), m, v)
+        return new, AdamState(step=state.step + 1, m=m, v=v)
 
     def moments_hat(self, state: AdamState):
         """Bias-corrected moments (m_hat, v_hat) of a state, for printing."""

@@ -97,13 +97,24 @@ def scaled_fp16_gradient(grads, scale) -> np.ndarray:
         return to_fp16(as_float_array("grads", grads) * scale)
 
 
+def _check_scale(scale):
+    """A loss scale: finite and > 0 (one number, or one per run)."""
+    arr = np.asarray(scale, dtype=np.float64) if not isinstance(scale, str) else None
+    if arr is None or arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        raise ValueError(
+            f"scale must be a finite number > 0 (the loss scale the gradients were multiplied by); "
+            f"got {scale!r}. A scale of 0 or inf means every step overflowed or underflowed: "
+            "lower the learning rate or the scaler's init_scale")
+    return arr
+
+
 def unscale(grads16, scale):
     """Back to float32 and divide by the scale: (g, found_inf) with found_inf per run.
 
         g = float32(g16) / scale;   found_inf = any(not isfinite(g))
     """
+    scale = _check_scale(scale)
     g = np.asarray(grads16, dtype=np.float32).astype(np.float64)
-    scale = np.asarray(scale, dtype=np.float64)
     with np.errstate(invalid="ignore", over="ignore"):
         g = g / (scale[..., None] if (scale.ndim and g.ndim > 1) else scale)
     found_inf = ~np.all(np.isfinite(g), axis=-1)
@@ -111,22 +122,44 @@ def unscale(grads16, scale):
 
 
 class ScalerState(NamedTuple):
-    """scale: the current loss scale; growth_tracker: clean steps since the last change."""
+    """scale: the current loss scale (a float32 value); growth_tracker: clean steps since the last change."""
     scale: float | np.ndarray
     growth_tracker: int | np.ndarray
 
 
-class DynamicLossScaler:
-    """A dynamic loss scaler with PyTorch GradScaler semantics.
+def _found_flags(found_inf) -> np.ndarray:
+    """found_inf as booleans; text, None or numbers other than 0/1 are refused."""
+    arr = np.asarray(found_inf)
+    if arr.dtype == bool:
+        return arr
+    if arr.dtype.kind in "iu" and np.all((arr == 0) | (arr == 1)):
+        return arr.astype(bool)
+    raise ValueError(f"found_inf must be True/False (one flag per run for a batch): whether the "
+                     f"unscaled gradient had an inf or nan; got {found_inf!r}")
 
-        inf/nan found:  skip the step, scale <- scale * backoff_factor, tracker <- 0
+
+class DynamicLossScaler:
+    """A dynamic loss scaler with PyTorch GradScaler semantics, scale kept in float32 like torch.
+
+        inf/nan found:  skip the step, scale <- float32(scale * backoff_factor), tracker <- 0
         clean step:     tracker <- tracker + 1; if tracker == growth_interval:
-                        scale <- scale * growth_factor, tracker <- 0
+                        scale <- float32(scale * growth_factor) if that is finite, tracker <- 0
+
+    As in torch, the scale stops growing at the largest float32 power of two below overflow
+    (2^127 with the default factor) and can back off all the way to 0 after many overflows.
     """
 
     def __init__(self, init_scale=65536.0, growth_factor=2.0, backoff_factor=0.5,
                  growth_interval=2000):
+        for name, value in (("init_scale", init_scale), ("growth_factor", growth_factor),
+                            ("backoff_factor", backoff_factor)):
+            if np.ndim(value) != 0:
+                raise ValueError(f"{name} must be one number; got an array of shape {np.shape(value)} "
+                                 "(for a batch, call init(runs): every run gets its own scale)")
         self.init_scale = float(check_positive("init_scale", init_scale))
+        if self.init_scale > float(np.finfo(np.float32).max):
+            raise ValueError(f"init_scale must fit in float32 (at most about 3.4e38); got {init_scale!r}")
+        self.init_scale = float(np.float32(self.init_scale))
         self.growth_factor = float(check_positive("growth_factor", growth_factor))
         if self.growth_factor <= 1:
             raise ValueError(f"growth_factor must be > 1; got {growth_factor!r}")
@@ -139,19 +172,24 @@ class DynamicLossScaler:
         """Fresh state: init_scale and no clean steps (one per run when runs is given)."""
         if runs is None:
             return ScalerState(scale=self.init_scale, growth_tracker=0)
-        return ScalerState(scale=np.full(runs, self.init_scale), growth_tracker=np.zeros(runs, dtype=int))
+        runs = check_int("runs", runs, 1)
+        return ScalerState(scale=np.full(runs, self.init_scale, dtype=np.float32),
+                           growth_tracker=np.zeros(runs, dtype=int))
 
     def update(self, state: ScalerState, found_inf) -> ScalerState:
         """The scale after one step (found_inf may be one flag per run)."""
-        found = np.asarray(found_inf, dtype=bool)
+        found = _found_flags(found_inf)
+        scale32 = np.asarray(state.scale, dtype=np.float32)
         tracker = np.where(found, 0, np.asarray(state.growth_tracker) + 1)
         grow = tracker >= self.growth_interval
-        with np.errstate(over="ignore"):   # a grown scale past float64's range is capped below
-            scale = np.where(found, np.asarray(state.scale) * self.backoff_factor,
-                             np.where(grow, np.asarray(state.scale) * self.growth_factor, state.scale))
-        scale = np.minimum(scale, np.finfo(np.float64).max)  # never inf
+        with np.errstate(over="ignore"):
+            # torch multiplies the float32 scale by a double factor and stores the float32 result
+            backed = (scale32.astype(np.float64) * self.backoff_factor).astype(np.float32)
+            grown = (scale32.astype(np.float64) * self.growth_factor).astype(np.float32)
+        grown = np.where(np.isfinite(grown), grown, scale32)     # an inf growth is not taken
+        scale = np.where(found, backed, np.where(grow, grown, scale32)).astype(np.float32)
         tracker = np.where(grow, 0, tracker)
-        if found.ndim == 0:
+        if found.ndim == 0 and np.ndim(state.scale) == 0:
             return ScalerState(scale=float(scale), growth_tracker=int(tracker))
         return ScalerState(scale=scale, growth_tracker=tracker)
 

@@ -3,11 +3,17 @@
 For k = 0 .. steps-1 (framework order):
     g = grad L(w)                              (in fp16 as fp16(scale * g) / scale with a scaler)
     skip the step if g has inf/nan            (scaler only; the scale backs off)
-    g, norm = clip_by_global_norm(g, max_norm) (if max_norm is given)
+    g, norm = clip_runs_by_norm(g, max_norm)  (if max_norm is given; each run by its own norm)
     lr = schedule(k)                           (or the optimizer's lr)
     w, state = optimizer.step(w, g, state, lr)
 A run whose loss becomes non-finite or exceeds divergence_factor * L(w0) is recorded as
 diverged at that step and stops there (later positions and losses are nan): never a crash.
+A surface with minibatch gradients (one with reset()) is reset first, so the same call always
+gives the same run.
+
+One rule for return types: a single run gives Python numbers (final_loss a float, diverged a
+bool, diverged_at an int or None); a batch gives one array entry per run (final_loss (R,),
+diverged a bool array: ask `trace.diverged.any()`, diverged_at ints with -1 for "never").
 """
 from __future__ import annotations
 
@@ -15,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .clipping import clip_by_global_norm, global_norm
+from .clipping import clip_runs_by_norm, run_norms
 from .precision import DynamicLossScaler, scaled_fp16_gradient, unscale
 from .surfaces import COURSE, START, Quadratic
 from .validation import check_finite, check_int, check_positive
@@ -47,6 +53,7 @@ class Trace:
     scales: np.ndarray
     diverged_at: object
     states: list = field(default_factory=list)
+    surface: object = field(default=None, repr=False, compare=False)
 
     @property
     def final_params(self) -> np.ndarray:
@@ -74,6 +81,8 @@ def run(optimizer, steps: int, surface: Quadratic = COURSE, start=START, schedul
     """
     steps = check_int("steps", steps, 0)
     check_positive("divergence_factor", divergence_factor)
+    if hasattr(surface, "reset"):
+        surface.reset()               # a minibatch stream starts from its seed on every run
     w = check_finite("start", start).copy()
     if w.ndim not in (1, 2):
         raise ValueError(f"start must have shape (d,) or (runs, d); got shape {w.shape}")
@@ -117,14 +126,16 @@ def run(optimizer, steps: int, surface: Quadratic = COURSE, start=START, schedul
                 found_inf = np.asarray(found_inf) & active
                 skipped[k] = found_inf
             grads[k] = g
-            norm = np.asarray(global_norm(g))
+            norm = np.asarray(run_norms(g))
             norms[k] = norm
             take = active & ~found_inf
             g = np.where(take[..., None] if batch else take, g, 0.0)
             if max_norm is not None:
-                g, _ = clip_by_global_norm(g, max_norm, eps=clip_eps)
+                g, _ = clip_runs_by_norm(g, max_norm, eps=clip_eps)
                 clipped[k] = take & (norm > max_norm)
             lr = schedule(k) if schedule is not None else optimizer.lr
+            if k == 0 and schedule is not None:
+                _check_schedule_runs(optimizer, lr)
             lrs[k] = lr
             new_w, new_state = optimizer.step(w, g, state, lr=lr)
             new_loss = surface.loss(new_w)
@@ -150,7 +161,17 @@ def run(optimizer, steps: int, surface: Quadratic = COURSE, start=START, schedul
     return Trace(params=params, losses=losses, grads=grads, lrs=lrs, grad_norms=norms,
                  clipped=clipped, skipped=skipped, scales=scales,
                  diverged_at=diverged_at if batch else (int(diverged_at) if diverged_at >= 0 else None),
-                 states=states)
+                 states=states, surface=surface)
+
+
+def _check_schedule_runs(optimizer, lr) -> None:
+    """A schedule that returns one rate would silently replace per-run learning rates."""
+    if np.ndim(getattr(optimizer, "lr", None)) > 0 and np.ndim(lr) == 0:
+        raise ValueError(
+            "the optimizer has one learning rate per run, but the schedule returns a single rate for "
+            "all runs, which would replace them. Give the schedule per-run peaks, e.g. "
+            "schedule=cosine(peak=lrs, total_steps=steps), or scale them: "
+            "schedule=lambda k: lrs * cosine(1.0, steps)(k)")
 
 
 def _fp16_grad(g, scale, batch):
@@ -171,18 +192,22 @@ def _select_state(keep, new_state, old_state):
     return type(new_state)(**fields)
 
 
-def measured_rate(trace: Trace, window: int = 20):
-    """Measured per-step contraction over the last `window` steps of a run.
+def measured_rate(trace: Trace, window: int = 20, optimum=None):
+    """Measured per-step contraction of the distance to the optimum over the last `window` steps.
 
-        rate = (||w_K|| / ||w_{K-window}||) ** (1 / window)      (distance to the optimum 0)
+        rate = (||w_K - w*|| / ||w_{K-window} - w*||) ** (1 / window)
 
-    One value per run for a batch; nan for diverged runs.
+    w* is `optimum` when given, else the optimum of the surface the run used (0 on a quadratic,
+    the Newton fit on a LogisticSurface). One value per run for a batch; nan for diverged runs.
     """
     window = check_int("window", window, 1)
     if trace.params.shape[0] <= window:
         raise ValueError(f"window ({window}) must be smaller than the number of steps ({trace.params.shape[0] - 1})")
-    d_end = np.linalg.norm(trace.params[-1], axis=-1)
-    d_start = np.linalg.norm(trace.params[-1 - window], axis=-1)
+    if optimum is None:
+        optimum = getattr(trace.surface, "optimum", None)
+    w_star = np.zeros(trace.params.shape[-1]) if optimum is None else check_finite("optimum", optimum)
+    d_end = np.linalg.norm(trace.params[-1] - w_star, axis=-1)
+    d_start = np.linalg.norm(trace.params[-1 - window] - w_star, axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         rate = (d_end / d_start) ** (1.0 / window)
     return float(rate) if np.ndim(rate) == 0 else rate

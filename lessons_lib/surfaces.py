@@ -54,6 +54,11 @@ class Quadratic:
         w = self._check(w)
         return self.c * w
 
+    @property
+    def optimum(self) -> np.ndarray:
+        """w* = 0: the bottom of the bowl."""
+        return np.zeros(self.dim)
+
     def hessian(self) -> np.ndarray:
         """The Hessian diag(c): constant everywhere on a quadratic."""
         return np.diag(self.c)
@@ -78,7 +83,9 @@ COURSE = Quadratic([100.0, 1.0])
 """The course surface L(a, b) = 0.5 * (100 a^2 + b^2): curvatures 100 and 1."""
 
 START = np.array([1.0, 1.0])
-"""Every run starts at [1, 1] unless a lesson says otherwise."""
+START.flags.writeable = False
+"""Every run starts at [1, 1] unless a lesson says otherwise. Read-only: `w = START; w -= 0.5`
+raises instead of moving every later run; take `START.copy()` to get an array you may change."""
 
 
 def course_surface() -> Quadratic:

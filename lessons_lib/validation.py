@@ -5,6 +5,8 @@ so a learner who passes lr=-0.1 reads what to change instead of a traceback from
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -29,6 +31,25 @@ def as_float_array(name: str, value) -> np.ndarray:
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a number or an array of numbers; got {value!r}") from None
     return arr
+
+
+def check_real(name: str, value) -> float:
+    """One finite number as a Python float; text, None, inf and nan are refused.
+
+    For settings typed into a box or passed to an explorer (lr=0.01, not an array of runs).
+    """
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number; got {value!r}") from None
+    if not math.isfinite(x):
+        raise ValueError(f"{name} must be a finite number; got {value!r}")
+    return x
+
+
+def check_positive_real(name: str, value, hint: str = "") -> float:
+    """One finite number > 0 as a Python float (check_real, then check_positive)."""
+    return float(check_positive(name, check_real(name, value), hint=hint))
 
 
 def check_finite(name: str, value, hint: str = "") -> np.ndarray:

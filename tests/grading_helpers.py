@@ -12,7 +12,7 @@ SUBMISSIONS = ROOT / "tests" / "fixtures" / "submissions"
 
 
 def run_grader(files, out, timeout=None):
-    cmd = [sys.executable, "-m", "lessons_lib.classroom", "grade", "--out", str(out)]
+    cmd = [sys.executable, "-m", "course_tools", "grade", "--solutions", str(SOLUTIONS), "--out", str(out)]
     if timeout:
         cmd += ["--timeout", str(timeout)]
     done = subprocess.run(cmd + [str(f) for f in files], capture_output=True, text=True, cwd=out.parent,

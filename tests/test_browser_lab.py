@@ -3,8 +3,9 @@
 The test starts JupyterLab (this project's Python) on a free loopback port, with its own
 JUPYTER_* folders and a throw-away LESSONS_PROGRESS_FILE, on a temporary copy of the course.
 It opens a notebook holding the SGD explorer and a quiz, runs all cells, moves the
-learning-rate slider and checks that the readout and the plot changed, checks that no widget
-failed to render, then answers the quiz and reads the score.
+learning-rate slider with the keyboard and checks that the readout and the plot changed, drags
+it with the mouse (30 moves in about a second) and checks that the readout ends at the value the
+slider shows, checks that no widget failed to render, then answers the quiz and reads the score.
 
 Target notebook: lesson 02 once it contains the explorer (``sgd_explorer(``); until then a
 small notebook generated in the temporary copy. On failure, screenshots and the server log
@@ -322,6 +323,25 @@ def check_explorer_and_quiz(page, base, token, notebook, quiz, artifacts, work):
     assert "lr 0.018" not in after_text
     assert image.get_attribute("src") != before_src
     assert after_png != before_png
+
+    # a real drag (many values in a second): the readout ends at the value the slider shows
+    box = handle.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for i in range(1, 31):
+        page.mouse.move(x - 4 * i, y)
+        page.wait_for_timeout(30)
+    page.mouse.up()
+    page.wait_for_function(
+        """([readoutSel, sliderSel]) => {
+            const r = document.querySelector(readoutSel), s = document.querySelector(sliderSel);
+            const m = r && s && r.innerText.match(/^lr ([0-9.e+-]+):/);
+            return Boolean(m) && Number(Number(m[1]).toPrecision(3)) === Number(s.innerText.trim());
+        }""", arg=[".lessons-explorer-sgd .lessons-readout", ".lessons-explorer-sgd .lessons-control-lr .widget-readout"],
+        timeout=30_000)
+    dragged = readout.inner_text()
+    assert dragged != after_text and "multipliers" in dragged
 
     score = answer_quiz(page, quiz)
     page.screenshot(path=str(artifacts / "quiz.png"))

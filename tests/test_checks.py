@@ -162,7 +162,7 @@ CORRECT = {
 
 
 def test_every_check_has_a_reference_answer():
-    names = {n for n in checks.__all__ if n not in ("CheckResult", "library_blocked")}
+    names = {n for n in checks.__all__ if n not in ("CheckResult", "library_blocked", "LibraryUsedError")}
     assert names == set(CORRECT)
 
 
@@ -217,16 +217,20 @@ def test_strict_mode_raises_assertion_error_with_the_message_and_stays_quiet_on_
 
 
 def test_a_result_displays_nothing_more_in_a_notebook():
+    """The verdict was printed; IPython's display of the returned result must add no output."""
+    from IPython.core.interactiveshell import InteractiveShell
     result = checks.one_sgd_step({}, quiet=True)
-    assert result._ipython_display_() is None
+    assert InteractiveShell.instance().display_formatter.format(result) == ({}, {})
 
 
 @pytest.mark.parametrize("junk", [None, "text", [1, 2, 3], {"a": 1}, float("nan"), object(), len, np.zeros((2, 2))])
 @pytest.mark.parametrize("name", sorted(CORRECT))
-def test_no_check_ever_raises_on_junk(name, junk, capsys):
+def test_junk_gets_a_message_that_names_what_is_wrong(name, junk, capsys):
+    """Not the catch-all "could not be checked": each check reads junk and says what it got."""
     names = {k: junk for k in CORRECT[name]}
     result = getattr(checks, name)(names)
     assert result.status in ("wrong", "not attempted")
+    assert "could not be checked" not in result.message, result.message
 
 
 # ------------------------------------------------------------------ lesson 01-02
@@ -641,3 +645,38 @@ def test_condition_numbers_accept_any_correct_route(capsys):
                      (float(np.linalg.cond(hessian(W10, X10))), kappa(hessian(W10 * ddof1, X10 / ddof1)))]:
         assert verdict(checks.hessian_condition_numbers, capsys, kappa_raw=raw, kappa_std=std)
 
+
+
+# ------------------------------------------------------------------ the library block
+
+def test_the_block_closes_every_route_to_a_piece_and_restores_it():
+    from lessons_lib import memory, schedules
+    from lessons_lib.optimizers import AdamW
+    saved_step = AdamW.step                       # a reference taken before the block
+    sched = schedules.cosine(0.1, 10)
+    w = np.ones(2)
+    opt = AdamW(0.01)
+    with checks.library_blocked("optimizers", "schedules", "memory"):
+        for route in (lambda: opt.step(w, w, opt.init(w)), lambda: saved_step(opt, w, w, opt.init(w)),
+                      lambda: sched(3), lambda: schedules.FORMULAS["cosine"](3.0, 0.1, 10, 0.0),
+                      lambda: memory.state_gigabytes("AdamW", 7e9)):
+            with pytest.raises(checks.LibraryUsedError):
+                route()
+    assert sched(9) == 0.0 and memory.state_gigabytes("AdamW", 7e9) == 56.0
+    assert opt.step(w, w, opt.init(w))[1].step == 1
+
+
+def test_a_schedule_keeps_no_callable_that_could_bypass_the_block():
+    from lessons_lib import schedules
+    sched = schedules.warmup_cosine(0.1, 0.0, 2, 10)
+    assert not any(callable(v) for v in vars(sched).values())
+
+
+def test_the_state_memory_exercise_may_not_call_the_library_table():
+    from lessons_lib.memory import state_gigabytes
+
+    def optimizer_state_gb(optimizer, n_params, bytes_per_value=4):
+        return state_gigabytes(optimizer, n_params, bytes_per_value)
+
+    result = checks.optimizer_state_memory({"optimizer_state_gb": optimizer_state_gb}, quiet=True)
+    assert result.status == "wrong" and "memory table" in result.message

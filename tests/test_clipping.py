@@ -6,13 +6,46 @@ import math
 import numpy as np
 import pytest
 
-from lessons_lib.clipping import angle_degrees, clip_by_global_norm, clip_by_value, global_norm
+from lessons_lib.clipping import (angle_degrees, clip_by_global_norm, clip_by_value, clip_runs_by_norm,
+                                  global_norm, run_norms)
 
 
 def test_global_norm():
     assert global_norm([3.0, 4.0]) == 5.0
     assert type(global_norm([3.0, 4.0])) is float
-    np.testing.assert_array_equal(global_norm([[3.0, 4.0], [0.0, 0.0], [5.0, 12.0]]), [5.0, 0.0, 13.0])
+    # one norm over every entry of every array, as torch's total norm
+    assert global_norm([[3.0, 4.0], [0.0, 0.0], [5.0, 12.0]]) == math.sqrt(9 + 16 + 25 + 144)
+    np.testing.assert_array_equal(run_norms([[3.0, 4.0], [0.0, 0.0], [5.0, 12.0]]), [5.0, 0.0, 13.0])
+
+
+def test_a_list_of_gradients_is_clipped_jointly_by_one_coefficient():
+    # by hand: |[3]|^2 + |[[4, 0]]|^2 = 25, norm 5, coef = 1 / (5 + 1e-6) for max_norm 1
+    grads = [np.array([3.0]), np.array([[4.0, 0.0]])]
+    clipped, norm = clip_by_global_norm(grads, 1.0)
+    coef = 1.0 / (5.0 + 1e-6)
+    assert norm == 5.0 and isinstance(clipped, list) and len(clipped) == 2
+    np.testing.assert_array_equal(clipped[0], [3.0 * coef])
+    np.testing.assert_array_equal(clipped[1], [[4.0 * coef, 0.0]])
+    assert clipped[1].shape == (1, 2)
+
+
+def test_a_matrix_gradient_is_one_gradient_not_a_batch():
+    clipped, norm = clip_by_global_norm(np.array([[3.0, 0.0], [0.0, 4.0]]), 1.0)
+    assert norm == 5.0
+    assert global_norm(clipped) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_clipping_keeps_float32():
+    clipped, _ = clip_by_global_norm([np.ones(3, dtype=np.float32), np.ones(2, dtype=np.float32)], 1.0)
+    assert all(c.dtype == np.float32 for c in clipped)
+    assert clip_by_global_norm(np.ones(4, dtype=np.float32), 1.0)[0].dtype == np.float32
+
+
+def test_none_or_an_empty_list_is_refused_with_a_clear_message():
+    with pytest.raises(ValueError, match=r"grads\[1\] is None"):
+        clip_by_global_norm([np.ones(2), None], 1.0)
+    with pytest.raises(ValueError, match="empty list"):
+        clip_by_global_norm([], 1.0)
 
 
 def test_clip_uses_pytorch_coefficient():
@@ -41,7 +74,7 @@ def test_eps_variant():
 
 def test_batch_clips_each_run_by_its_own_norm():
     g = np.array([[3.0, 4.0], [30.0, 40.0], [0.0, 0.0]])
-    clipped, norms = clip_by_global_norm(g, 10.0)
+    clipped, norms = clip_runs_by_norm(g, 10.0)
     np.testing.assert_array_equal(norms, [5.0, 50.0, 0.0])
     np.testing.assert_array_equal(clipped[0], g[0])
     assert global_norm(clipped[1]) == pytest.approx(10.0, abs=1e-6)
@@ -61,7 +94,7 @@ def test_nonfinite_without_error_follows_pytorch():
     clipped, norm = clip_by_global_norm([math.nan, 3.0], 1.0, error_if_nonfinite=False)
     assert math.isnan(norm) and np.all(np.isnan(clipped))
     # in a batch only the bad run is affected
-    clipped, norms = clip_by_global_norm([[math.inf, 1.0], [3.0, 4.0]], 10.0, error_if_nonfinite=False)
+    clipped, norms = clip_runs_by_norm([[math.inf, 1.0], [3.0, 4.0]], 10.0, error_if_nonfinite=False)
     np.testing.assert_array_equal(clipped[1], [3.0, 4.0])
     assert norms[0] == math.inf
 

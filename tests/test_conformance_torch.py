@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 import pytest
 
-from lessons_lib.clipping import clip_by_global_norm
+from lessons_lib.clipping import clip_by_global_norm, clip_runs_by_norm
 from lessons_lib.optimizers import SGD, Adam, AdamW
 from lessons_lib.precision import DynamicLossScaler, to_bfloat16, to_fp16, unscale
 from lessons_lib.runner import run
@@ -204,10 +204,41 @@ def test_clip_by_global_norm_matches_clip_grad_norm(torch, seed):
             assert max_diff(clipped, t.grad.numpy()) <= TOL
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_a_list_of_gradients_is_clipped_jointly_like_clip_grad_norm(torch, seed):
+    """Several parameters of different shapes: one total norm, one coefficient for all."""
+    rng = np.random.default_rng(seed)
+    for _ in range(20):
+        shapes = [tuple(int(n) for n in rng.integers(1, 4, size=rng.integers(1, 3))) for _ in range(3)]
+        grads = [rng.normal(size=s) * 10.0 ** rng.uniform(-2, 2) for s in shapes]
+        max_norm = 10.0 ** rng.uniform(-1, 1)
+        params = [torch.nn.Parameter(torch.zeros(s, dtype=torch.float64)) for s in shapes]
+        for p, g in zip(params, grads):
+            p.grad = torch.tensor(g)
+        ref_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+        clipped, norm = clip_by_global_norm(grads, max_norm)
+        assert abs(norm - ref_norm) <= TOL
+        for c, p in zip(clipped, params):
+            assert c.shape == tuple(p.shape) and max_diff(c, p.grad.numpy()) <= TOL
+
+
+def test_a_list_of_float32_gradients_matches_torch_float32(torch):
+    rng = np.random.default_rng(11)
+    grads = [rng.normal(size=5).astype(np.float32) * 40, rng.normal(size=(2, 3)).astype(np.float32)]
+    params = [torch.nn.Parameter(torch.zeros(g.shape, dtype=torch.float32)) for g in grads]
+    for p, g in zip(params, grads):
+        p.grad = torch.from_numpy(g.copy())
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    clipped, _ = clip_by_global_norm(grads, 1.0)
+    for c, p in zip(clipped, params):
+        assert c.dtype == np.float32
+        np.testing.assert_allclose(c, p.grad.numpy(), rtol=2e-7, atol=0)
+
+
 def test_batched_clipping_matches_torch_per_run(torch):
     rng = np.random.default_rng(7)
     g = rng.normal(size=(6, 3)) * np.array([[0.1], [1], [10], [100], [3], [0.5]])
-    clipped, norms = clip_by_global_norm(g, 2.0)
+    clipped, norms = clip_runs_by_norm(g, 2.0)
     for r in range(6):
         t = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
         t.grad = torch.tensor(g[r])
@@ -303,6 +334,35 @@ def test_dynamic_loss_scaler_matches_grad_scaler(torch, init_scale, growth_inter
     assert skips > 0 and skips < len(SCRIPT)
 
 
+def _torch_scale_sequence(torch, init_scale, growth_factor, backoff_factor, interval, flags):
+    """torch's own update kernel (what GradScaler.update calls), step by step."""
+    scale = torch.full((), init_scale, dtype=torch.float32)
+    tracker = torch.zeros((), dtype=torch.int32)
+    out = []
+    for f in flags:
+        found = torch.full((), float(f), dtype=torch.float32)
+        torch._amp_update_scale_(scale, tracker, found, growth_factor, backoff_factor, interval)
+        out.append((float(scale), int(tracker)))
+    return out
+
+
+@pytest.mark.parametrize("init_scale,growth,backoff,interval,flags", [
+    (65536.0, 1.7, 0.3, 3, [bool(b) for b in np.random.default_rng(0).random(80) < 0.3]),
+    (2.0**126, 2.0, 0.5, 1, [False] * 5 + [True] + [False] * 5),            # growth stops at 2**127
+    (1e-30, 2.0, 0.5, 2000, [True] * 40),                                  # backs off to 0
+    (3.0, 1.1, 0.9, 2, [False, False, True] * 20),
+], ids=["non-power-of-two", "float32-top", "underflow-to-zero", "slow-factors"])
+def test_dynamic_loss_scaler_scale_matches_torch_in_float32(torch, init_scale, growth, backoff, interval, flags):
+    ref = _torch_scale_sequence(torch, init_scale, growth, backoff, interval, flags)
+    scaler = DynamicLossScaler(init_scale=init_scale, growth_factor=growth, backoff_factor=backoff,
+                               growth_interval=interval)
+    st = scaler.init()
+    assert st.scale == float(torch.tensor(init_scale, dtype=torch.float32))
+    for k, (f, (ref_scale, ref_tracker)) in enumerate(zip(flags, ref)):
+        st = scaler.update(st, f)
+        assert (st.scale, st.growth_tracker) == (ref_scale, ref_tracker), f"step {k}"
+
+
 def test_grad_scaler_defaults_match(torch):
     ref = torch.amp.GradScaler("cpu")
     lib = DynamicLossScaler()
@@ -331,10 +391,12 @@ def torch_lrs(torch, make_scheduler, base_lr, n):
 
 @pytest.mark.parametrize("peak,total,final", [(0.018, 80, 0.0), (3e-4, 10, 3e-5), (1.0, 150, 0.1), (0.08, 60, 0.0)])
 def test_cosine_matches_cosine_annealing_lr(torch, peak, total, final):
-    n = total + 100   # past the end too: neither clamps after T_max (the cosine swings back up)
+    n = total + 100
     ref = torch_lrs(torch, lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=total - 1, eta_min=final),
                     peak, n)
-    assert max_diff(cosine(peak, total, final).values(n), ref) <= TOL
+    # the same rates up to the last step; past it torch's cosine swings back up, ours holds final
+    assert max_diff(cosine(peak, total, final).values(total), ref[:total]) <= TOL
+    assert np.all(cosine(peak, total, final).values(n)[total:] == final) and np.any(ref[total:] > final)
     ours = cosine(peak, total, final).values(total)
     assert max_diff(ours, torch_lrs(torch, lambda o: torch.optim.lr_scheduler.LambdaLR(
         o, lambda k: (final + (peak - final) * 0.5 * (1 + math.cos(math.pi * k / (total - 1)))) / peak), peak, total)) <= TOL
@@ -425,3 +487,28 @@ def test_bfloat16_emulation_matches_torch_bfloat16(torch):
     finite = ~np.isnan(ref)
     np.testing.assert_array_equal(np.isnan(ours), ~finite)
     np.testing.assert_array_equal(ours[finite].view(np.uint32), ref[finite].view(np.uint32))
+
+
+# ---------------------------------------------------------------- float32 stays float32
+
+@pytest.mark.parametrize("name", ["sgd-momentum", "adam", "adamw"])
+def test_float32_parameters_stay_float32_and_follow_torch_float32(torch, name):
+    """Like a float32 tensor: params and state keep their dtype, and the path follows torch's."""
+    ours, theirs = {
+        "sgd-momentum": (SGD(lr=0.01, momentum=0.9), lambda ps: torch.optim.SGD(ps, lr=0.01, momentum=0.9)),
+        "adam": (Adam(lr=0.01), lambda ps: torch.optim.Adam(ps, lr=0.01)),
+        "adamw": (AdamW(lr=0.01, weight_decay=0.1), lambda ps: torch.optim.AdamW(ps, lr=0.01, weight_decay=0.1)),
+    }[name]
+    c = np.array([100.0, 1.0], dtype=np.float32)
+    w = np.array([1.0, 1.0], dtype=np.float32)
+    p = torch.nn.Parameter(torch.tensor([1.0, 1.0], dtype=torch.float32))
+    opt = theirs([p])
+    state = ours.init(w)
+    for _ in range(100):
+        w, state = ours.step(w, c * w, state)
+        opt.zero_grad()
+        (0.5 * (torch.from_numpy(c) * p * p).sum()).backward()
+        opt.step()
+        assert w.dtype == np.float32
+        assert all(b.dtype == np.float32 for b in state if isinstance(b, np.ndarray))
+    np.testing.assert_allclose(w, p.detach().numpy(), rtol=1e-5, atol=1e-7)

@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lessons_lib import classroom
+from course_tools import exercises
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
@@ -70,25 +70,25 @@ def test_there_is_a_solution_and_an_exercise_notebook_for_every_lesson():
 
 
 def test_every_exercise_the_course_asks_for_is_graded():
-    ids = {classroom.grade_id(c) for p in SOLUTIONS for c in read(p).cells if classroom.is_grade(c)}
+    ids = {exercises.grade_id(c) for p in SOLUTIONS for c in read(p).cells if exercises.is_grade(c)}
     missing = {what: gid for what, gid in REQUIRED.items() if gid not in ids}
     assert not missing
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
 def test_exercises_are_in_sync_with_solutions(path):
-    expected = nbformat.writes(classroom.student_version(read(path), path.name))
+    expected = nbformat.writes(exercises.student_version(read(path), path.name))
     stored = (EXERCISES / path.name).read_text(encoding="utf-8")
     assert stored.rstrip("\n") == expected.rstrip("\n"), (
-        f"exercises/{path.name} is out of date: run `make exercises` (python -m lessons_lib.classroom generate)")
+        f"exercises/{path.name} is out of date: run `make exercises` (python -m course_tools generate)")
 
 
 def test_no_solution_or_hidden_test_line_appears_anywhere_in_exercises():
     secret = set()
     for path in SOLUTIONS:
         for cell in read(path).cells:
-            lines = regions(cell.source, classroom.BEGIN_SOLUTION, classroom.END_SOLUTION)
-            lines += regions(cell.source, classroom.BEGIN_HIDDEN, classroom.END_HIDDEN, contains=True)
+            lines = regions(cell.source, exercises.BEGIN_SOLUTION, exercises.END_SOLUTION)
+            lines += regions(cell.source, exercises.BEGIN_HIDDEN, exercises.END_HIDDEN, contains=True)
             secret.update(line.strip() for line in lines if nontrivial(line))
     assert len(secret) > 50
     texts = {}
@@ -120,12 +120,12 @@ def test_every_solution_passes_its_checks_and_tests_in_its_stored_run(path):
             continue
         assert cell.execution_count is not None, f"{path.name} is stored unexecuted"
         assert not [o for o in cell.outputs if o.output_type == "error"], cell.source[:60]
-        gid = classroom.grade_id(cell) or ""
+        gid = exercises.grade_id(cell) or ""
         if gid.endswith("_check"):
             text = "".join(o.get("text", "") for o in cell.outputs)
             assert text.startswith("Correct: "), f"{gid}: {text}"
             checks_seen += 1
-        if classroom.is_grade(cell) and cell.cell_type == "code":
+        if exercises.is_grade(cell) and cell.cell_type == "code":
             assert "### BEGIN HIDDEN TESTS" in cell.source, f"{gid} has no hidden tests"
     assert checks_seen >= 1
 
@@ -134,13 +134,13 @@ def test_every_solution_passes_its_checks_and_tests_in_its_stored_run(path):
 def test_each_exercise_is_intro_answer_check_then_graded_tests(path):
     cells = read(path).cells
     for i, cell in enumerate(cells):
-        if classroom.is_grade(cell) and cell.cell_type == "code":
+        if exercises.is_grade(cell) and cell.cell_type == "code":
             answer, check, intro = cells[i - 2], cells[i - 1], cells[i - 3]
-            gid = classroom.grade_id(cell)
-            assert classroom.grade_id(answer) == f"{gid}_answer" and classroom.is_solution(answer)
-            assert classroom.grade_id(check) == f"{gid}_check" and classroom.is_locked(check)
+            gid = exercises.grade_id(cell)
+            assert exercises.grade_id(answer) == f"{gid}_answer" and exercises.is_solution(answer)
+            assert exercises.grade_id(check) == f"{gid}_check" and exercises.is_locked(check)
             assert "checks." in check.source and intro.cell_type == "markdown"
-            assert classroom.nbgrader_meta(cell)["locked"] is True
+            assert exercises.nbgrader_meta(cell)["locked"] is True
 
 
 # ------------------------------------------------------------------ nbgrader compatibility
@@ -176,7 +176,7 @@ def test_student_versions_equal_what_nbgraders_own_preprocessors_produce(path):
     ours = read(EXERCISES / path.name)
     assert len(ours.cells) == len(theirs.cells)
     for mine, other in zip(ours.cells, theirs.cells):
-        assert mine == other, f"{classroom.grade_id(mine) or mine.source[:40]} differs from nbgrader's"
+        assert mine == other, f"{exercises.grade_id(mine) or mine.source[:40]} differs from nbgrader's"
     theirs.metadata.get("language_info", {}).pop("version", None)   # ours leaves out the Python version
     assert ours.metadata == theirs.metadata
 

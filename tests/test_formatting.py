@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lessons_lib.formatting import fixed, rounded, table
+from lessons_lib.formatting import fixed, readout_number, readout_vector, rounded, table
 
 
 def test_rounded_returns_plain_python_numbers():
@@ -40,3 +40,25 @@ def test_table():
 def test_table_columns_and_empty():
     assert table([]) == "(empty table)"
     assert table([{"a": 1, "b": 2}], columns=["b"]).split("\n")[2].strip() == "2"
+
+
+def test_readout_number_is_positional_in_the_middle_and_scientific_outside():
+    # as the lessons' readouts print them (tests/documented_printouts.json)
+    assert readout_number(0.11690) == "0.1169"
+    assert readout_number(50.5) == "50.5"
+    assert readout_number(10000.0) == "10000"          # not 1e+04
+    assert readout_number(0.0001) == "0.0001"
+    assert readout_number(1.843e-05) == "1.843e-05"
+    assert readout_number(4.8e9) == "4.8e+09"
+    assert readout_number(-0.8) == "-0.8" and readout_number(0.0) == "0"
+    assert readout_number(2 / 3, 3) == "0.667"
+    assert readout_number(np.float32(0.5)) == "0.5"
+
+
+def test_readout_number_spells_out_nan_and_inf():
+    assert [readout_number(v) for v in (np.nan, np.inf, -np.inf)] == ["nan", "inf", "-inf"]
+
+
+def test_readout_vector():
+    assert readout_vector(np.array([100.0, 1.0])) == "[100, 1]"
+    assert readout_vector([[0.00919, np.nan]]) == "[0.00919, nan]"

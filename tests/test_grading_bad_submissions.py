@@ -11,14 +11,14 @@ from grading_helpers import SOLUTIONS, SUBMISSIONS, digest, run_grader
 
 @pytest.fixture(scope="module")
 def graded_bad(tmp_path_factory):
-    """The partial fixture and every kind of bad submission, graded in one call (10 s limit)."""
+    """The partial fixture and every kind of bad submission, graded in one call (4 s limit: enough to run the finished parts)."""
     names = ["partial/04_adam.ipynb", "invalid_json/01_one_uneven_surface.ipynb", "infinite_loop/07_clipping.ipynb",
              "missing_cells/02_sgd_zigzag.ipynb", "kernel_crash/06_schedules.ipynb",
              "deletes_files/08_loss_scaling.ipynb", "wrong_lesson/04_adam.ipynb"]
     files = [SUBMISSIONS / n for n in names]
     before = {f: digest(f) for f in sorted(SUBMISSIONS.rglob("*")) if f.is_file()}
     out = tmp_path_factory.mktemp("grades") / "grades.csv"
-    rows, _ = run_grader(files, out, timeout=10)
+    rows, _ = run_grader(files, out, timeout=4)
     table = {}
     for r in rows:
         key = "/".join(Path(r["file"]).parts[-2:])

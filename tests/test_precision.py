@@ -163,10 +163,37 @@ def test_dynamic_scaler_per_run():
     np.testing.assert_array_equal(st.growth_tracker, [0, 1, 0])
 
 
-def test_dynamic_scaler_scale_is_capped_finite():
-    s = DynamicLossScaler(init_scale=1e308, growth_factor=10.0, growth_interval=1)
-    st = s.update(s.init(), False)
-    assert math.isfinite(st.scale)
+def test_dynamic_scaler_stops_growing_below_float32_overflow():
+    # by hand: 2**126 * 2 = 2**127 fits float32; 2**128 would be inf, so the scale stays 2**127
+    s = DynamicLossScaler(init_scale=2.0**126, growth_interval=1)
+    st = s.init()
+    for _ in range(3):
+        st = s.update(st, False)
+    assert st.scale == 2.0**127 and st.growth_tracker == 0
+
+
+def test_dynamic_scaler_keeps_a_float32_scale():
+    # 0.3 * 65536 = 19660.8, which float32 stores as 19660.80078125
+    s = DynamicLossScaler(backoff_factor=0.3)
+    st = s.update(s.init(), True)
+    assert st.scale == float(np.float32(19660.8)) == 19660.80078125
+    assert s.init(3).scale.dtype == np.float32
+
+
+def test_dynamic_scaler_refuses_junk_flags_and_array_settings():
+    s = DynamicLossScaler()
+    with pytest.raises(ValueError, match="found_inf must be True/False"):
+        s.update(s.init(), "no")
+    with pytest.raises(ValueError, match="init_scale must be one number"):
+        DynamicLossScaler(init_scale=np.array([1.0, 2.0]))
+    with pytest.raises(ValueError, match="fit in float32"):
+        DynamicLossScaler(init_scale=1e39)
+
+
+@pytest.mark.parametrize("scale", [-1.0, 0.0, math.nan, math.inf])
+def test_unscale_refuses_a_scale_that_is_not_positive_and_finite(scale):
+    with pytest.raises(ValueError, match="scale must be a finite number > 0"):
+        unscale(np.array([1.0, 2.0], dtype=np.float16), scale)
 
 
 @pytest.mark.parametrize("kwargs,name", [

@@ -24,11 +24,33 @@ def test_cosine_endpoints_and_midpoint():
     assert np.all(np.diff(v) < 0)
 
 
-def test_cosine_formula():
-    peak, total = 0.018, 80
-    k = np.arange(total)
-    expected = peak * 0.5 * (1 + np.cos(np.pi * k / (total - 1)))
-    np.testing.assert_allclose(cosine(peak, total).values(total), expected, rtol=0, atol=1e-18)
+def test_cosine_known_values():
+    # by hand, 5 steps: progress 0, 1/4, 1/2, 3/4, 1 -> 0.5 (1 + cos(pi p)) = 1, (2+sqrt2)/4, 1/2, (2-sqrt2)/4, 0
+    expected = 0.018 * np.array([1.0, (2 + 2**0.5) / 4, 0.5, (2 - 2**0.5) / 4, 0.0])
+    np.testing.assert_allclose(cosine(0.018, 5).values(5), expected, rtol=1e-15, atol=1e-18)
+    assert cosine(0.018, 5)(4) == 0.0
+
+
+def test_cosine_and_warmup_cosine_both_hold_final_past_the_last_step():
+    assert cosine(0.1, 10, final=0.01)(9) == cosine(0.1, 10, final=0.01)(25) == 0.01
+    assert warmup_cosine(0.1, 0.01, 2, 10)(9) == warmup_cosine(0.1, 0.01, 2, 10)(25) == 0.01
+
+
+def test_fractional_steps_are_refused():
+    for schedule in (cosine(0.1, 10), warmup_cosine(0.1, 0.0, 2, 10), constant(0.1)):
+        with pytest.raises(ValueError, match="non-negative integer"):
+            schedule(2.5)
+
+
+def test_per_run_peaks_give_one_rate_per_run():
+    peaks = np.array([0.1, 0.2, 0.4])
+    s = cosine(peaks, 5)
+    assert s.runs == 3
+    np.testing.assert_allclose(s(2), peaks / 2, rtol=1e-15)
+    assert s.values(5).shape == (5, 3)
+    np.testing.assert_allclose(warmup_cosine(peaks, 0.0, 2, 10)(0), peaks / 2, rtol=1e-15)
+    with pytest.raises(ValueError, match="same length"):
+        cosine(peaks, 5, final=np.array([0.0, 0.0]))
 
 
 def test_linear_warmup():
@@ -94,10 +116,11 @@ def test_repr_names_schedule_and_parameters():
     assert isinstance(constant(0.1), Schedule) and constant(0.1).name == "constant"
 
 
-def test_documented_setup_formula():
-    """Step k < W gives peak*(k+1)/W; then progress (k-W)/(T-W-1)."""
-    peak, final, W, T = 3e-4, 3e-5, 2, 10
-    expected = [peak * (k + 1) / W if k < W else
-                final + (peak - final) * 0.5 * (1 + math.cos(math.pi * (k - W) / (T - W - 1)))
-                for k in range(T)]
-    np.testing.assert_allclose(warmup_cosine(peak, final, W, T).values(T), expected, rtol=0, atol=1e-19)
+def test_warmup_cosine_known_values():
+    """By hand: W = 1, T = 4 leaves a cosine of 3 steps: p = 0, 1/2, 1 -> peak, the midpoint, final."""
+    peak, final = 0.3, 0.1
+    values = warmup_cosine(peak, final, 1, 4).values(4)
+    assert values[0] == peak                        # warmup step 0: peak * (0 + 1) / 1
+    assert values[1] == peak and values[3] == final
+    assert values[2] == pytest.approx((peak + final) / 2, rel=1e-15)
+    assert warmup_cosine(3e-4, 3e-5, 2, 10).values(10)[:3].tolist() == [1.5e-4, 3e-4, 3e-4]

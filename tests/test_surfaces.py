@@ -71,3 +71,13 @@ def test_surface_is_immutable_and_hashable():
         COURSE.curvatures = (1.0, 1.0)
     assert Quadratic([100, 1]) == COURSE
     assert hash(Quadratic([100, 1])) == hash(COURSE)
+
+
+def test_start_is_read_only_so_no_run_can_move_it():
+    w = START
+    with pytest.raises(ValueError, match="read-only"):
+        w -= 0.5
+    assert START.tolist() == [1.0, 1.0]
+    own = START.copy()
+    own -= 0.5
+    assert own.tolist() == [0.5, 0.5] and START.tolist() == [1.0, 1.0]

@@ -3,6 +3,7 @@ given and the accepted range."""
 from __future__ import annotations
 
 import math
+import re
 import warnings
 
 import numpy as np
@@ -17,6 +18,8 @@ from lessons_lib.validation import (
     check_int,
     check_nonnegative,
     check_positive,
+    check_positive_real,
+    check_real,
     check_same_shape,
     check_unit_interval,
 )
@@ -218,7 +221,7 @@ def test_non_numeric_input_is_refused_clearly(value):
 def test_none_gradient_is_refused():
     opt = SGD(0.1)
     w = np.zeros(2)
-    raises_naming(lambda: opt.step(w, None, opt.init(w)), "grads", "(nan)", "must be finite")
+    raises_naming(lambda: opt.step(w, None, opt.init(w)), "grads", "is None", "pass the gradient array")
 
 
 # ---------------------------------------------------------------- the checks themselves
@@ -253,3 +256,29 @@ def _err(fn, *args, **kwargs):
             warnings.simplefilter("error")
             fn(*args, **kwargs)
     return info.value
+
+
+# ---------------------------------------------------------------- one setting typed into a box
+
+@pytest.mark.parametrize("value,fragment", [
+    ("fast", "must be a number; got 'fast'"), (None, "must be a number; got None"),
+    ([1.0, 2.0], "must be a number; got [1.0, 2.0]"),
+    (math.nan, "must be a finite number; got nan"), (-math.inf, "must be a finite number; got -inf"),
+])
+def test_check_real_refuses_text_none_and_non_finite_values(value, fragment):
+    with pytest.raises(ValueError, match=re.escape(f"lr {fragment}")):
+        check_real("lr", value)
+
+
+def test_check_real_gives_a_plain_float():
+    for value in (3, np.float32(0.5), np.int64(-2), "0.25"):
+        x = check_real("lr", value)
+        assert type(x) is float and x == float(value)
+
+
+def test_check_positive_real_adds_the_range_and_the_hint():
+    assert check_positive_real("lr", np.float64(0.018)) == 0.018
+    with pytest.raises(ValueError, match=re.escape("lr must be a finite number > 0; got 0.0. Try 0.018")):
+        check_positive_real("lr", 0, hint="try 0.018")
+    with pytest.raises(ValueError, match=re.escape("lr must be a number; got 'x'")):
+        check_positive_real("lr", "x")

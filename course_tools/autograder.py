@@ -1,20 +1,4 @@
-"""Classroom tools: student versions of the exercise notebooks, and an autograder.
-
-    python -m lessons_lib.classroom generate [--solutions DIR] [--exercises DIR] [--check]
-    python -m lessons_lib.classroom grade --out grades.csv [--timeout 120] [--solutions DIR] FILE...
-
-The notebooks in solutions/ are the single source, in nbgrader's format (cell metadata
-``metadata.nbgrader``, schema_version 3): answer cells (``solution``), locked read-only cells
-(``locked``), graded test cells (``grade`` + ``locked`` + ``points``) and graded written answers
-(markdown, ``solution`` + ``grade``). Solution regions sit between ``### BEGIN SOLUTION`` and
-``### END SOLUTION``; hidden tests between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS``.
-
-``generate`` writes exercises/ the way nbgrader's ClearSolutions, ClearHiddenTests, ClearOutput
-and LockCells preprocessors would: solution code becomes ``# YOUR CODE HERE`` +
-``raise NotImplementedError()``, written answers ``YOUR ANSWER HERE``, hidden tests disappear,
-outputs are cleared and graded/locked cells are marked undeletable (and uneditable). It uses
-nbformat only, and rewrites a file only when its content changes, so running it twice
-changes nothing.
+"""The autograder: each submission run against its lesson's locked cells, one CSV row per exercise.
 
 ``grade`` restores every locked cell (setup, checks, visible and hidden tests) of a submission
 from solutions/ by grade_id, runs the submission in its own kernel inside a temporary copy of
@@ -24,14 +8,12 @@ submitted code with your user's permissions: see README ("For instructors") for 
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import csv
 import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -39,196 +21,8 @@ from pathlib import Path
 
 import nbformat
 
-BEGIN_SOLUTION = "### BEGIN SOLUTION"
-END_SOLUTION = "### END SOLUTION"
-BEGIN_HIDDEN = "BEGIN HIDDEN TESTS"     # matched anywhere in a line, as nbgrader does
-END_HIDDEN = "END HIDDEN TESTS"
-CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
-TEXT_STUB = "YOUR ANSWER HERE"
-GRADE_ID = re.compile(r"^[a-zA-Z0-9_\-]+$")
-KERNEL = "python3"
-
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_SOLUTIONS = ROOT / "solutions"
-DEFAULT_EXERCISES = ROOT / "exercises"
-
-
-class ClassroomError(ValueError):
-    """A solution notebook that breaks the format (the message says where and how)."""
-
-
-# ------------------------------------------------------------------------------------------
-# nbgrader metadata
-
-
-def nbgrader_meta(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {}) or {}
-
-
-def is_solution(cell) -> bool:
-    return bool(nbgrader_meta(cell).get("solution", False))
-
-
-def is_grade(cell) -> bool:
-    return bool(nbgrader_meta(cell).get("grade", False))
-
-
-def is_locked(cell) -> bool:
-    """Read-only in the student version: grade cells and locked cells that aren't answers."""
-    meta = nbgrader_meta(cell)
-    if not meta or meta.get("solution", False):
-        return False
-    return bool(meta.get("grade", False) or meta.get("locked", False))
-
-
-def grade_id(cell) -> str | None:
-    return nbgrader_meta(cell).get("grade_id")
-
-
-def validate_solution(nb, name: str = "notebook") -> None:
-    """Check a solution notebook against nbgrader's cell metadata schema v3 and our markers."""
-    seen = set()
-    for index, cell in enumerate(nb.cells):
-        meta = nbgrader_meta(cell)
-        where = f"{name}, cell {index}"
-        src = cell.source
-        has_solution = any(line.strip() == BEGIN_SOLUTION for line in src.split("\n"))
-        has_hidden = BEGIN_HIDDEN in src
-        if not meta:
-            if has_solution:
-                raise ClassroomError(f"{where}: a solution region in a cell that is not a solution cell")
-            if has_hidden:
-                raise ClassroomError(f"{where}: hidden tests in a cell that is not a graded test cell")
-            continue
-        if meta.get("schema_version") != 3:
-            raise ClassroomError(f"{where}: nbgrader schema_version must be 3; got {meta.get('schema_version')!r}")
-        for key in ("grade", "locked", "solution"):
-            if not isinstance(meta.get(key), bool):
-                raise ClassroomError(f"{where}: nbgrader metadata needs a true/false '{key}'")
-        gid = meta.get("grade_id")
-        if not isinstance(gid, str) or not GRADE_ID.match(gid):
-            raise ClassroomError(f"{where}: grade_id must be letters, digits, '_' or '-'; got {gid!r}")
-        if gid in seen:
-            raise ClassroomError(f"{where}: duplicate grade_id {gid!r}")
-        seen.add(gid)
-        if meta["grade"]:
-            points = meta.get("points")
-            if isinstance(points, bool) or not isinstance(points, (int, float)) or points < 0:
-                raise ClassroomError(f"{where} ({gid}): a graded cell needs points >= 0; got {points!r}")
-        if cell.cell_type == "markdown" and meta["grade"] != meta["solution"]:
-            raise ClassroomError(f"{where} ({gid}): a graded markdown cell must be both grade and solution")
-        if has_solution and not meta["solution"]:
-            raise ClassroomError(f"{where} ({gid}): a solution region in a cell that is not a solution cell")
-        if has_hidden and not meta["grade"]:
-            raise ClassroomError(f"{where} ({gid}): hidden tests in a cell that is not a graded cell")
-        _replace_solution_regions(cell.source, cell.cell_type, where)   # balanced markers
-        _remove_hidden_tests(cell.source, where)
-
-
-# ------------------------------------------------------------------------------------------
-# The student version
-
-
-def _cut_regions(source: str, begin: str, end: str, where: str, stub=None, exact=True):
-    """Cut every begin..end region (markers included) from a cell's source; where `stub` lines
-    are given, put them in its place, indented like the begin line. Returns (source, found).
-    `exact`: a marker must be the whole (stripped) line, else it may appear anywhere in it."""
-    def is_marker(line, marker):
-        return line.strip() == marker if exact else marker in line
-
-    out, inside, found = [], False, False
-    for line in source.split("\n"):
-        if is_marker(line, begin):
-            if inside:
-                raise ClassroomError(f"{where}: nested {begin}")
-            inside = found = True
-            if stub is not None:
-                indent = line[:line.find(begin)]
-                out.extend(indent + s for s in stub)
-        elif is_marker(line, end):
-            if not inside:
-                raise ClassroomError(f"{where}: {end} without {begin}")
-            inside = False
-        elif not inside:
-            out.append(line)
-    if inside:
-        raise ClassroomError(f"{where}: {begin} without {end}")
-    return "\n".join(out), found
-
-
-def _replace_solution_regions(source: str, cell_type: str, where: str = "cell") -> tuple[str, bool]:
-    """Replace each solution region by the stub, indented like its BEGIN line."""
-    stub = (CODE_STUB if cell_type == "code" else TEXT_STUB).split("\n")
-    return _cut_regions(source, BEGIN_SOLUTION, END_SOLUTION, where, stub=stub)
-
-
-def _remove_hidden_tests(source: str, where: str = "cell") -> tuple[str, bool]:
-    """Remove each hidden-test region, markers included."""
-    return _cut_regions(source, BEGIN_HIDDEN, END_HIDDEN, where, exact=False)
-
-
-def student_version(nb, name: str = "notebook"):
-    """The exercise notebook for one solution notebook (a new object; `nb` is not changed)."""
-    validate_solution(nb, name)
-    nb = copy.deepcopy(nb)
-    nb.metadata.pop("celltoolbar", None)
-    # the Python version that last executed the solutions is no business of the student
-    # version: dropping it keeps exercises/ unchanged when solutions are re-run elsewhere
-    nb.metadata.get("language_info", {}).pop("version", None)
-    for index, cell in enumerate(nb.cells):
-        where = f"{name}, cell {index}"
-        source, replaced = _replace_solution_regions(cell.source, cell.cell_type, where)
-        if is_solution(cell) and not replaced:
-            source = CODE_STUB if cell.cell_type == "code" else TEXT_STUB
-        source, _ = _remove_hidden_tests(source, where)
-        cell.source = source
-        if cell.cell_type == "code":
-            cell.outputs = []
-            cell.execution_count = None
-            cell.metadata.pop("collapsed", None)
-            cell.metadata.pop("scrolled", None)
-        # lock as nbgrader's LockCells does: answers can't be deleted; tests and read-only
-        # cells can be neither deleted nor edited
-        if is_solution(cell):
-            cell.metadata["deletable"] = False
-        elif is_grade(cell) or is_locked(cell):
-            cell.metadata["deletable"] = False
-            cell.metadata["editable"] = False
-    return nb
-
-
-def generate(solutions: Path = DEFAULT_SOLUTIONS, exercises: Path = DEFAULT_EXERCISES,
-             check: bool = False) -> list[Path]:
-    """Write exercises/NN_name.ipynb for every solutions/NN_name.ipynb; return the changed files.
-
-    With check=True nothing is written: the returned list names the files that are out of date.
-    """
-    solutions, exercises = Path(solutions), Path(exercises)
-    sources = sorted(solutions.glob("*.ipynb"))
-    if not sources:
-        raise ClassroomError(f"no solution notebooks in {solutions}")
-    changed = []
-    for src in sources:
-        nb = nbformat.read(src, as_version=4)
-        text = nbformat.writes(student_version(nb, src.name))
-        if not text.endswith("\n"):
-            text += "\n"
-        dest = exercises / src.name
-        if dest.exists() and dest.read_text(encoding="utf-8") == text:
-            continue
-        changed.append(dest)
-        if not check:
-            exercises.mkdir(parents=True, exist_ok=True)
-            dest.write_text(text, encoding="utf-8")
-    stale = sorted(p.name for p in exercises.glob("*.ipynb") if not (solutions / p.name).exists())
-    if stale:
-        print(f"note: {exercises} has notebooks without a solution: {', '.join(stale)}", file=sys.stderr)
-    return changed
-
-
-# ------------------------------------------------------------------------------------------
-# Grading
-
+from .exercises import (DEFAULT_SOLUTIONS, KERNEL, TEXT_STUB, ClassroomError, grade_id,
+                        is_grade, is_locked, is_solution, nbgrader_meta, validate_solution)
 
 @dataclass
 class Row:
@@ -266,6 +60,9 @@ class Lesson:
 def load_lessons(solutions: Path) -> dict[str, Lesson]:
     """Every solution notebook by file name, with its graded exercises in order."""
     lessons, owner = {}, {}
+    if not Path(solutions).is_dir():
+        raise ClassroomError(f"no solutions folder at {Path(solutions).resolve()}: run from the course "
+                             "folder or pass --solutions DIR")
     for path in sorted(Path(solutions).glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         validate_solution(nb, path.name)
@@ -537,12 +334,6 @@ def write_csv(rows: list[Row], out: Path) -> None:
                              _fmt_points(r.max_points), r.message])
 
 
-def read_csv(path: Path) -> list[Row]:
-    with open(path, newline="", encoding="utf-8") as fh:
-        return [Row(r["file"], r["exercise"], None if r["points"] == "" else float(r["points"]),
-                    float(r["max_points"]), r["message"]) for r in csv.DictReader(fh)]
-
-
 def summary(rows: list[Row]) -> list[str]:
     """One line per file: points, maximum, and how many points wait for hand grading."""
     lines, files = [], []
@@ -557,50 +348,3 @@ def summary(rows: list[Row]) -> list[str]:
         extra = f" (+ {_fmt_points(manual)} to grade by hand)" if manual else ""
         lines.append(f"{f}: {_fmt_points(auto)}/{_fmt_points(total)}{extra}")
     return lines
-
-
-# ------------------------------------------------------------------------------------------
-# Command line
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lessons_lib.classroom", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    gen = sub.add_parser("generate", help="write exercises/ from solutions/")
-    gen.add_argument("--solutions", type=Path, default=DEFAULT_SOLUTIONS)
-    gen.add_argument("--exercises", type=Path, default=DEFAULT_EXERCISES)
-    gen.add_argument("--check", action="store_true", help="write nothing; exit 1 if exercises/ is out of date")
-    gr = sub.add_parser("grade", help="grade submitted notebooks into a CSV file")
-    gr.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    gr.add_argument("--out", type=Path, required=True, help="the CSV file to write")
-    gr.add_argument("--timeout", type=float, default=120.0, help="seconds per notebook (default 120)")
-    gr.add_argument("--solutions", type=Path, default=DEFAULT_SOLUTIONS)
-    args = parser.parse_args(argv)
-
-    try:
-        if args.command == "generate":
-            changed = generate(args.solutions, args.exercises, check=args.check)
-            if args.check:
-                for p in changed:
-                    print(f"out of date: {p}")
-                return 1 if changed else 0
-            print(f"{len(changed)} exercise notebook(s) written" + (": " + ", ".join(p.name for p in changed) if changed else ""))
-            return 0
-        if args.timeout <= 0:
-            parser.error(f"--timeout must be > 0; got {args.timeout}")
-        out = args.out.resolve()
-        if any(out == f.resolve() for f in args.files):
-            parser.error("--out names one of the submissions; grading never writes to a submission")
-        rows = grade(args.files, args.solutions, args.timeout)
-        write_csv(rows, args.out)
-        for line in summary(rows):
-            print(line)
-        print(f"{len(rows)} rows written to {args.out}")
-        return 0
-    except ClassroomError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

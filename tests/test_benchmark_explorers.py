@@ -1,0 +1,15 @@
+"""The explorer benchmark's tools (benchmarks/): the race re-tuning and the update timer."""
+from benchmarks.explorers import measure_update_times
+from benchmarks.tune_race import tune_race
+from lessons_lib.explorers import RACE_DEFAULTS
+
+
+def test_race_defaults_are_the_tuned_settings():
+    assert tune_race() == RACE_DEFAULTS
+
+
+def test_measure_update_times_reports_median_and_p95_per_explorer():
+    row = measure_update_times(["09"], updates=10)["09"]
+    assert row["name"] == "race" and row["control"] == "at_step" and row["updates"] == 10
+    assert 0 < row["compute_median_ms"] < row["median_ms"] <= row["p95_ms"]
+    assert row["median_cpu_ms"] > 0 and row["panel_redraws"] >= 0
