@@ -466,6 +466,8 @@ def grade_file(path, lessons: dict[str, Lesson], options: GradeOptions, builds: 
         rows = _rows_all_zero(file, by_name, reason) if by_name else [Row(file, "(notebook)", 0.0, 0.0, reason)]
         return Graded(file, rows, ungraded=True, seconds=time.monotonic() - t0)
 
+    if path.is_symlink():      # it could point anywhere the grader can read (solutions/ included)
+        return ungraded("a symbolic link, not a notebook: submit the notebook file itself")
     if not path.is_file():
         return ungraded("file not found" + (" (a folder: give its notebooks)" if path.is_dir() else ""))
     try:
@@ -556,10 +558,11 @@ def grade_file(path, lessons: dict[str, Lesson], options: GradeOptions, builds: 
                             f"failed: your answer cell {gid!r} raised {_one_line(r.get('ename'), 80)}: "
                             f"{_one_line(r.get('evalue', ''), 200)}"))
         elif not_attempted:
+            m = re.search(r"(`\w+` is not defined)", message)
             rows.append(Row(file, ex.grade_id, 0.0, ex.points,
-                            f"failed: {message.replace('Not attempted yet', 'missing', 1)} (your answer cell ran "
-                            "without error when this exercise was graded: is the answer assigned in another "
-                            "cell, or below the test?)"))
+                            f"failed: {m.group(1) if m else _one_line(message, 200)} when this exercise is graded, "
+                            "although its answer cell ran without error: is the answer assigned in another cell, "
+                            "or below the graded test?"))
         else:
             rows.append(Row(file, ex.grade_id, 0.0, ex.points, f"failed: {message}"))
     return Graded(file, rows, seconds=time.monotonic() - t0)

@@ -60,8 +60,8 @@ def _hessian_variants(w, X):
                         "entries are positive."),
     ]
     if n > 1:
-        out.append((weighted, f"it is not divided by n: the loss is a mean over the rows, so its Hessian is a "
-                              f"mean too (yours is the sum, {n} times too large for these {n} rows)."))
+        out.append((weighted, "it is not divided by n: the loss is a mean over the rows, so its Hessian is a "
+                              "mean too (yours is the sum over the rows)."))
     return out
 
 
