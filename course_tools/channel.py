@@ -147,10 +147,10 @@ def encode(x):
     """Inputs for a student function: the same tagged vocabulary, built from trusted values."""
     if x is None:
         return {"t": "none"}
-    if isinstance(x, (bool, np.bool_)) and not isinstance(x, np.ndarray):
-        return {"t": "bool", "v": bool(x)}
     if isinstance(x, np.generic):
         return {"t": "npscalar", "dtype": x.dtype.name, "v": _json_number(x.item())}
+    if isinstance(x, bool):
+        return {"t": "bool", "v": x}
     if isinstance(x, int):
         return {"t": "int", "v": int(x)}
     if isinstance(x, float):

@@ -14,12 +14,13 @@ Exit status of grade (for scripts and CI, as in GitHub Classroom):
     2   nothing was graded: a usage or setup error (bad --out, no sandbox, no solutions/)
     3   at least one submission could not be graded (missing, unreadable, not a lesson's
         notebook, or its sandbox failed to start); the others were graded
-    130 interrupted (Ctrl-C): the CSV holds the submissions graded until then
+    130 interrupted (Ctrl-C or SIGTERM): the CSV holds the submissions graded until then
 """
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -132,6 +133,19 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
 
 
+def _interruptible() -> None:
+    """Ctrl-C (SIGINT) and SIGTERM stop grading cleanly, even when the shell started us with SIGINT
+    ignored (a background job): the running sandboxes are killed and the CSV keeps what was graded."""
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            signal.signal(sig, stop)
+        except (ValueError, OSError):    # not the main thread (an embedding program)
+            pass
+
+
 def _grade(args, parser) -> int:
     if args.timeout <= 0:
         parser.error(f"--timeout must be > 0; got {args.timeout}")
@@ -161,6 +175,7 @@ def _grade(args, parser) -> int:
         args.feedback.mkdir(parents=True, exist_ok=True)
     journal = Journal(args.out)
     done: list = []
+    _interruptible()
 
     def on_graded(graded):
         journal.add(graded.rows)
