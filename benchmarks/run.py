@@ -1,6 +1,6 @@
 """Benchmarks: each target measured beside a baseline in the same run.
 
-    python -m benchmarks.run [--out benchmarks/results.json] [--quick] [--skip-suite]
+    python -m benchmarks.run [--out benchmarks/results.json] [--skip-suite] [--only grading]
 
 Prints one row per target ending in `meets target` or `misses target` and writes the same
 results as JSON. Timing: standard library perf_counter, a warm-up first, then the best or
@@ -191,11 +191,54 @@ def bench_suite() -> None:
         {"seconds": wall, "returncode": proc.returncode, "summary": last})
 
 
+# 6. Grading a class ------------------------------------------------------------------------
+def bench_grading(copies: int = 100, lesson: str = "05_adamw.ipynb") -> None:
+    """`copies` students who all handed in the solved lesson, graded serially and with --jobs 2,
+    each in its own sandbox (without bubblewrap: unsandboxed, and the row says so)."""
+    import shutil
+
+    from course_tools.autograder import GradeOptions, grade
+    from course_tools.sandbox import Limits, SandboxUnavailable, check_bwrap, find_bwrap
+
+    try:
+        bwrap, how = check_bwrap(find_bwrap()), "sandboxed"
+    except SandboxUnavailable:
+        bwrap, how = None, "UNSANDBOXED (no bubblewrap)"
+    options = GradeOptions(Limits(timeout=120), bwrap)
+    with tempfile.TemporaryDirectory(prefix="bench-class-") as tmp:
+        files = []
+        for k in range(copies):
+            folder = Path(tmp) / f"student{k:03d}"
+            folder.mkdir()
+            shutil.copy(ROOT / "solutions" / lesson, folder / lesson)
+            files.append(folder / lesson)
+        seconds, points = {}, {}
+        for jobs in (1, 2):
+            t0 = time.perf_counter()
+            graded = grade(files, ROOT / "solutions", options, jobs=jobs)
+            seconds[jobs] = time.perf_counter() - t0
+            points[jobs] = {r.message for g in graded for r in g.rows}
+    speedup = seconds[1] / seconds[2]
+    each = {j: seconds[j] / copies for j in seconds}
+    cores = os.cpu_count() or 1
+    ok = points[1] == points[2] == {"passed"} and each[1] < 1.35 and (cores < 2 or speedup >= 1.4)
+    row(f"6 grading {copies} solved {lesson[:2]} submissions, {how}",
+        f"--jobs 2: {seconds[2]:.1f} s ({each[2]:.2f} s each)", f"serial: {seconds[1]:.1f} s ({each[1]:.2f} s each)",
+        ok, {"seconds": seconds, "per_submission_s": each, "speedup": speedup, "sandboxed": bwrap is not None})
+    print(f"   throughput {copies / seconds[1]:.2f} -> {copies / seconds[2]:.2f} submissions/s, speed-up "
+          f"{speedup:.2f}x on {cores} cores (target: serial < 1.35 s each, the grader before issue 17; "
+          "--jobs 2 >= 1.4x)")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
     ap.add_argument("--skip-suite", action="store_true", help="do not time the whole test suite")
+    ap.add_argument("--only", choices=["grading"], help="run one benchmark only")
     args = ap.parse_args(argv)
+    if args.only == "grading":
+        bench_grading()
+        return 0
     print(f"python {platform.python_version()}, numpy {np.__version__}, {os.cpu_count()} cores")
     print(f"{'target':<52} {'measured':<34} {'baseline':<36} verdict")
     t0 = time.perf_counter()
@@ -206,6 +249,7 @@ def main(argv=None) -> int:
     if not args.skip_suite:
         bench_suite()
     bench_scaling()
+    bench_grading()
     total = time.perf_counter() - t0
     print(f"total benchmark time {total:.0f} s")
     Path(args.out).write_text(json.dumps({"rows": ROWS, "seconds": total}, indent=2, default=str))
