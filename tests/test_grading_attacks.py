@@ -89,7 +89,7 @@ def attacked(tmp_path_factory):
                                     extra=("--feedback", str(base / "feedback")))
     seconds = time.monotonic() - t0
     csv_after_grading = out.read_bytes()
-    time.sleep(2.5)        # the daemon attack rewrites the CSV 2 s after it starts, if it is still alive
+    time.sleep(2.5)        # the daemon attack rewrites the CSV 0.5 s after the grader exits, if it is still alive
     table = {}
     for r in rows:
         table.setdefault(Path(r["file"]).parent.name, {})[r["exercise"]] = r
