@@ -96,8 +96,20 @@ class Lesson:
                 with contextlib.redirect_stdout(io.StringIO()):
                     for source in self.setup_sources:
                         exec(compile(source, f"<{self.name} setup>", "exec"), ns)
+                _freeze(ns)
                 self._setup_ns = ns
             return self._setup_ns
+
+
+def _freeze(ns: dict) -> None:
+    """Make the setup's arrays read-only: every submission's tests share them, so no function of a
+    student (whose in-place changes are copied back to its inputs) can change them for the next."""
+    for value in list(ns.values()):
+        if isinstance(value, (types.ModuleType, type)) or callable(value):
+            continue
+        for item in [value, *(getattr(value, "__dict__", {}) or {}).values()]:
+            if isinstance(item, np.ndarray):
+                item.flags.writeable = False
 
 
 def _hidden_part(source: str) -> str:

@@ -184,8 +184,10 @@ def _grade(args, parser) -> int:
             (args.feedback / names[graded.file]).write_text(feedback_text(graded), encoding="utf-8")
 
     try:
-        grade(files, args.solutions, options, jobs=args.jobs, on_graded=on_graded,
-              workdir=None)
+        grade(files, args.solutions, options, jobs=args.jobs, on_graded=on_graded)
+    except ClassroomError:
+        journal.close(remove=True)
+        raise
     except KeyboardInterrupt:
         order = {str(f): i for i, f in enumerate(files)}
         done.sort(key=lambda g: order[g.file])
