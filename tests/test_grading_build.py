@@ -154,3 +154,54 @@ def test_a_student_exception_keeps_its_builtin_type_and_never_becomes_a_base_exc
     for name in ("SystemExit", "KeyboardInterrupt", "LessonError"):
         exc = channel.remote_exception(name, "x")
         assert isinstance(exc, Exception) and type(exc).__name__ == name
+
+
+# ------------------------------------------------------------------ what a sandbox can see and do
+
+PROBE_CELL = r"""
+import os, resource, socket
+seen = sorted(os.listdir("/"))
+grading = sorted(os.listdir("/grading"))
+course = sorted(os.listdir("/grading/course"))
+try:
+    socket.create_connection(("1.1.1.1", 53), timeout=2)
+    network = "reached"
+except OSError as exc:
+    network = type(exc).__name__
+limits = [resource.getrlimit(r)[0] for r in (resource.RLIMIT_AS, resource.RLIMIT_NPROC, resource.RLIMIT_FSIZE,
+                                             resource.RLIMIT_NOFILE, resource.RLIMIT_CPU)]
+try:
+    open("/grading/course/lessons_lib/new.py", "w")
+    course_writable = True
+except OSError:
+    course_writable = False
+pids = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+uid = os.getuid()
+here = sorted(p for p in os.listdir(".") if not p.startswith("."))
+"""
+
+
+@pytest.mark.slow
+def test_a_sandbox_sees_only_python_its_build_and_its_copy_without_network(tmp_path):
+    from course_tools.sandbox import Limits, Sandbox, check_bwrap, find_bwrap
+
+    build = grading_build.build(tmp_path / "build", ("optimizers",))
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    (submission / "data.txt").write_text("mine")
+    limits = Limits(timeout=20, memory_mb=1024, processes=32, file_size_mb=8, open_files=128)
+    with Sandbox(build, submission, limits, check_bwrap(find_bwrap())) as box:
+        assert box.request("run", source=PROBE_CELL)["ok"]
+        reply = box.request("get", names=["seen", "grading", "course", "network", "limits", "course_writable",
+                                          "pids", "uid", "here"])
+    got = {k: channel.decode(v) for k, v in reply["values"].items()}
+    assert set(got["seen"]) <= {"bin", "dev", "grading", "lib", "lib32", "lib64", "libx32", "proc", "sbin", "tmp", "usr",
+                                *(p.split("/")[1] for p in (sys.prefix, sys.base_prefix))}, got["seen"]
+    assert got["here"] == ["data.txt"], "its working folder: a private copy of its own folder"
+    assert got["grading"] == ["course", "runner.py", "submission", "work"]
+    assert got["course"] == ["lessons_lib"]
+    assert got["network"] != "reached"
+    assert got["limits"] == [1024 * 2**20, 32, 8 * 2**20, 128, 25]
+    assert got["course_writable"] is False
+    assert max(got["pids"]) < 10, "its own pid namespace"
+    assert got["uid"] == 65534
