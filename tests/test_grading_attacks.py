@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from course_tools import autograder
-from course_tools.sandbox import Limits, check_bwrap, find_bwrap
+from course_tools.sandbox import Limits
 
-from grading_helpers import EXERCISES, ROOT, SOLUTIONS, SUBMISSIONS, digest, run_grader
+from grading_helpers import EXERCISES, ROOT, SOLUTIONS, SUBMISSIONS, digest, require_sandbox, run_grader
 
 ATTACKS = SUBMISSIONS / "attacks"
 MARKERS = (b"ISSUE17-DAEMON-MARKER", b"/grading/runner.py")
@@ -175,7 +175,7 @@ def test_a_wall_clock_limit_per_notebook_not_per_cell():
     """12 cells of 0.45 s under a 2 s limit: the sandbox is killed at 2 s (plus start-up), not after
     every cell had its own second."""
     lessons = autograder.load_lessons(SOLUTIONS)
-    options = autograder.GradeOptions(Limits(timeout=2), check_bwrap(find_bwrap()))
+    options = autograder.GradeOptions(Limits(timeout=2), require_sandbox())
     builds = autograder.Builds(Path(os.environ.get("TMPDIR", "/tmp")) / f"builds-{os.getpid()}")
     try:
         t0 = time.monotonic()

@@ -10,7 +10,7 @@ import pytest
 from course_tools import channel, grading_build
 from lessons_lib.checks import blocking
 
-from grading_helpers import ROOT, SOLUTIONS
+from grading_helpers import ROOT, SOLUTIONS, require_sandbox
 
 BUILT_PIECES = ("optimizers", "schedules", "clip_by_global_norm", "loss_scaler", "run", "memory", "logistic_hessian")
 
@@ -183,14 +183,14 @@ here = sorted(p for p in os.listdir(".") if not p.startswith("."))
 
 @pytest.mark.slow
 def test_a_sandbox_sees_only_python_its_build_and_its_copy_without_network(tmp_path):
-    from course_tools.sandbox import Limits, Sandbox, check_bwrap, find_bwrap
+    from course_tools.sandbox import Limits, Sandbox
 
     build = grading_build.build(tmp_path / "build", ("optimizers",))
     submission = tmp_path / "submission"
     submission.mkdir()
     (submission / "data.txt").write_text("mine")
     limits = Limits(timeout=20, memory_mb=1024, processes=32, file_size_mb=8, open_files=128)
-    with Sandbox(build, submission, limits, check_bwrap(find_bwrap())) as box:
+    with Sandbox(build, submission, limits, require_sandbox()) as box:
         assert box.request("run", source=PROBE_CELL)["ok"]
         reply = box.request("get", names=["seen", "grading", "course", "network", "limits", "course_writable",
                                           "pids", "uid", "here"])

@@ -11,7 +11,7 @@ import pytest
 
 from course_tools import cli
 
-from grading_helpers import ROOT, SOLUTIONS, SUBMISSIONS, run_grader
+from grading_helpers import ROOT, SOLUTIONS, SUBMISSIONS, require_sandbox, run_grader
 
 SOLVED_01 = SOLUTIONS / "01_one_uneven_surface.ipynb"
 LOOP_07 = SUBMISSIONS / "infinite_loop" / "07_clipping.ipynb"
@@ -80,6 +80,7 @@ def test_all_passed_exits_0():
 
 
 def _start(out, files, timeout=30):
+    require_sandbox()
     cmd = [sys.executable, "-m", "course_tools", "grade", "--solutions", str(SOLUTIONS), "--out", str(out),
            "--jobs", "1", "--timeout", str(timeout)] + [str(f) for f in files]
     return subprocess.Popen(cmd, cwd=out.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
