@@ -42,7 +42,7 @@ from . import grading_build
 from .channel import ChannelError, RemoteFunction, SandboxGone, decode, encode, remote_exception, write_back
 from .exercises import (BEGIN_HIDDEN, DEFAULT_SOLUTIONS, END_HIDDEN, TEXT_STUB, ClassroomError, _cut_regions,
                         grade_id, is_grade, is_locked, is_solution, nbgrader_meta, validate_solution)
-from .sandbox import Limits, Sandbox, SandboxUnavailable, kill_all
+from .sandbox import Limits, Sandbox, SandboxUnavailable, allow_new, kill_all
 
 # ------------------------------------------------------------------------------------------
 # Lessons: the trusted side's view of solutions/
@@ -607,6 +607,7 @@ def grade(files, solutions: Path = DEFAULT_SOLUTIONS, options: GradeOptions | No
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     options = options or GradeOptions()
+    allow_new()
     lessons = load_lessons(Path(solutions))
     for lesson in lessons.values():
         lesson.setup_namespace()          # here, once, before any thread needs it

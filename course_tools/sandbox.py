@@ -53,15 +53,23 @@ WARNING: --no-sandbox: submissions run as plain processes with YOUR user's permi
 
 _ACTIVE: set = set()
 _ACTIVE_LOCK = threading.Lock()
+_STOPPING = threading.Event()
 
 
 def kill_all() -> None:
-    """End every running sandbox (the grader was interrupted)."""
+    """End every running sandbox and refuse new ones (the grader was interrupted)."""
     with _ACTIVE_LOCK:
+        _STOPPING.set()
         active = list(_ACTIVE)
     for box in active:
         box.gone = box.gone or "grading was interrupted"
-        box._kill_quietly()
+        if box.proc is not None:
+            box._kill_quietly()
+
+
+def allow_new() -> None:
+    """Sandboxes may start again (a new grading run in the same process)."""
+    _STOPPING.clear()
 
 
 class SandboxUnavailable(RuntimeError):
@@ -201,6 +209,18 @@ class Sandbox:
 
     # ---------------------------------------------------------------- life cycle
     def __enter__(self):
+        with _ACTIVE_LOCK:
+            if _STOPPING.is_set():
+                raise SandboxGone("grading was interrupted")
+            _ACTIVE.add(self)
+        try:
+            return self._start()
+        except BaseException:
+            with _ACTIVE_LOCK:
+                _ACTIVE.discard(self)
+            raise
+
+    def _start(self):
         spec = {"limits": self.limits.rlimits()}
         if self.bwrap:
             spec["copy_from"] = f"{MOUNT}/submission"
@@ -219,7 +239,9 @@ class Sandbox:
                                          env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                          stderr=subprocess.PIPE, close_fds=True, start_new_session=True)
         with _ACTIVE_LOCK:
-            _ACTIVE.add(self)
+            if _STOPPING.is_set():          # interrupted while it was starting
+                self.gone = "grading was interrupted"
+                self._kill_quietly()
         self._drain = threading.Thread(target=self._read_output, daemon=True)
         self._drain.start()
         self._watchdog = threading.Timer(max(0.0, self.deadline - time.monotonic()) + 0.5, self._expire)
