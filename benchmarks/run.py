@@ -1,6 +1,6 @@
 """Benchmarks: each target measured beside a baseline in the same run.
 
-    python -m benchmarks.run [--out benchmarks/results.json] [--skip-suite] [--only explorers ...]
+    python -m benchmarks.run [--out benchmarks/results.json] [--skip-suite] [--only explorers grading ...]
 
 Prints one row per target ending in `meets target` or `misses target` and writes the same
 results as JSON. Timing: standard library perf_counter, a warm-up first, then the best or
@@ -191,6 +191,45 @@ def bench_suite() -> None:
         {"seconds": wall, "returncode": proc.returncode, "summary": last})
 
 
+# 6. Grading a class ------------------------------------------------------------------------
+def bench_grading(copies: int = 100, lesson: str = "05_adamw.ipynb") -> None:
+    """`copies` students who all handed in the solved lesson, graded serially and with --jobs 2,
+    each in its own sandbox (without bubblewrap: unsandboxed, and the row says so)."""
+    import shutil
+
+    from course_tools.autograder import GradeOptions, grade
+    from course_tools.sandbox import Limits, SandboxUnavailable, check_bwrap, find_bwrap
+
+    try:
+        bwrap, how = check_bwrap(find_bwrap()), "sandboxed"
+    except SandboxUnavailable:
+        bwrap, how = None, "UNSANDBOXED (no bubblewrap)"
+    options = GradeOptions(Limits(timeout=120), bwrap)
+    with tempfile.TemporaryDirectory(prefix="bench-class-") as tmp:
+        files = []
+        for k in range(copies):
+            folder = Path(tmp) / f"student{k:03d}"
+            folder.mkdir()
+            shutil.copy(ROOT / "solutions" / lesson, folder / lesson)
+            files.append(folder / lesson)
+        seconds, points = {}, {}
+        for jobs in (1, 2):
+            t0 = time.perf_counter()
+            graded = grade(files, ROOT / "solutions", options, jobs=jobs)
+            seconds[jobs] = time.perf_counter() - t0
+            points[jobs] = {r.message for g in graded for r in g.rows}
+    speedup = seconds[1] / seconds[2]
+    each = {j: seconds[j] / copies for j in seconds}
+    cores = os.cpu_count() or 1
+    ok = points[1] == points[2] == {"passed"} and each[1] < 1.35 and (cores < 2 or speedup >= 1.4)
+    row(f"6 grading {copies} solved {lesson[:2]} submissions, {how}",
+        f"--jobs 2: {seconds[2]:.1f} s ({each[2]:.2f} s each)", f"serial: {seconds[1]:.1f} s ({each[1]:.2f} s each)",
+        ok, {"seconds": seconds, "per_submission_s": each, "speedup": speedup, "sandboxed": bwrap is not None})
+    print(f"   throughput {copies / seconds[1]:.2f} -> {copies / seconds[2]:.2f} submissions/s, speed-up "
+          f"{speedup:.2f}x on {cores} cores (target: serial < 1.35 s each, the grader before issue 17; "
+          "--jobs 2 >= 1.4x)")
+
+
 SECTIONS = {
     "sweep": bench_sweep,
     "explorers": lambda: (bench_explorers(row), bench_explorer_drags(row)),
@@ -198,6 +237,7 @@ SECTIONS = {
     "notebooks": bench_notebooks,
     "suite": bench_suite,
     "scaling": bench_scaling,
+    "grading": bench_grading,
 }
 """The benchmark sections in the order they run."""
 

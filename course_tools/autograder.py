@@ -1,28 +1,52 @@
-"""The autograder: each submission run against its lesson's locked cells, one CSV row per exercise.
+"""The autograder: trusted tests here, each submission's code in its own sandbox, data between them.
 
-``grade`` restores every locked cell (setup, checks, visible and hidden tests) of a submission
-from solutions/ by grade_id, runs the submission in its own kernel inside a temporary copy of
-its folder with a per-notebook time limit, and writes one CSV row per exercise: file,
-exercise, points, max_points, message. It never writes to a submission. Grading runs the
-submitted code with your user's permissions: see README ("For instructors") for isolation.
+The trusted side (this process) holds solutions/, and with it every expected value, hidden
+input and comparison. For each submission it
+
+1. restores the locked setup cells from solutions/ (edited or deleted ones come back) and
+   leaves out every check and graded test cell: no test code goes to the submission;
+2. starts a sandbox (course_tools.sandbox) running course_tools/sandbox_runner.py, with the
+   lesson's grading build of lessons_lib (course_tools.grading_build: the pieces the exercises
+   ask for are cut out, the learner-facing checks are stubs);
+3. sends the cells one at a time, in the submission's order; at each exercise's graded cell it
+   runs that cell's code from solutions/ (the check with strict=True, then the hidden tests)
+   *here*, in a namespace made of the lesson's setup (executed here, from solutions/) and the
+   submission's answers, fetched as data; the submission's functions are RemoteFunctions:
+   calling one sends the inputs and receives the outputs;
+4. decides, and writes rows whose messages carry no hidden input or expected value.
+
+A time limit per notebook (wall clock), an output cap and rlimits bound each submission; a
+submission that stops answering gets 0 for the exercises still to grade, with the reason.
 """
 from __future__ import annotations
 
+import ast
+import contextlib
 import copy
 import csv
+import io
 import os
 import re
 import shutil
-import subprocess
 import tempfile
+import threading
 import time
-from dataclasses import dataclass
+import types
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+import numpy as np
 
-from .exercises import (DEFAULT_SOLUTIONS, KERNEL, TEXT_STUB, ClassroomError, grade_id,
-                        is_grade, is_locked, is_solution, nbgrader_meta, validate_solution)
+from . import grading_build
+from .channel import ChannelError, RemoteFunction, SandboxGone, decode, encode, remote_exception, write_back
+from .exercises import (BEGIN_HIDDEN, DEFAULT_SOLUTIONS, END_HIDDEN, TEXT_STUB, ClassroomError, _cut_regions,
+                        grade_id, is_grade, is_locked, is_solution, nbgrader_meta, validate_solution)
+from .sandbox import Limits, Sandbox, SandboxUnavailable, allow_new, kill_all
+
+# ------------------------------------------------------------------------------------------
+# Lessons: the trusted side's view of solutions/
+
 
 @dataclass
 class Row:
@@ -40,6 +64,9 @@ class Exercise:
     points: float
     manual: bool            # a written answer: graded by hand
     answer_ids: list        # the answer cells this grade cell tests
+    visible: str = ""       # the graded cell's code without its hidden tests (trusted side only)
+    hidden: str = ""        # its hidden tests (trusted side only)
+    names: tuple = ()       # answer names fetched from the submission for this exercise
 
 
 @dataclass
@@ -47,6 +74,11 @@ class Lesson:
     path: Path
     nb: object
     exercises: list
+    setup_sources: list = field(default_factory=list)
+    answer_imports: list = field(default_factory=list)
+    binds: dict = field(default_factory=dict)     # answer grade_id -> names its solution binds
+    _setup_ns: dict | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def name(self) -> str:
@@ -55,6 +87,81 @@ class Lesson:
     @property
     def ids(self) -> set:
         return {grade_id(c) for c in self.nb.cells if grade_id(c)}
+
+    def setup_namespace(self) -> dict:
+        """The lesson's setup cells run here, from solutions/ (so X, w_star... are trusted)."""
+        with self._lock:
+            if self._setup_ns is None:
+                ns = {"__name__": "__grading__"}
+                with contextlib.redirect_stdout(io.StringIO()):
+                    for source in self.setup_sources:
+                        exec(compile(source, f"<{self.name} setup>", "exec"), ns)
+                _freeze(ns)
+                self._setup_ns = ns
+            return self._setup_ns
+
+
+def _freeze(ns: dict) -> None:
+    """Make the setup's arrays read-only: every submission's tests share them, so no function of a
+    student (whose in-place changes are copied back to its inputs) can change them for the next."""
+    for value in list(ns.values()):
+        if isinstance(value, (types.ModuleType, type)) or callable(value):
+            continue
+        for item in [value, *(getattr(value, "__dict__", {}) or {}).values()]:
+            if isinstance(item, np.ndarray):
+                item.flags.writeable = False
+
+
+def _hidden_part(source: str) -> str:
+    out, inside = [], False
+    for line in source.split("\n"):
+        if BEGIN_HIDDEN in line:
+            inside = True
+        elif END_HIDDEN in line:
+            inside = False
+        elif inside:
+            out.append(line)
+    return "\n".join(out)
+
+
+def _bound_names(source: str) -> tuple[list, list]:
+    """(names bound at top level, import statements) of a cell's code."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return [], []
+    names, imports = [], []
+
+    def targets(node):
+        if isinstance(node, ast.Name):
+            names.append(node.id)
+        elif isinstance(node, (ast.Tuple, ast.List)):
+            for elt in node.elts:
+                targets(elt)
+        elif isinstance(node, ast.Starred):
+            targets(node.value)
+
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            for t in node.targets:
+                targets(t)
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+            targets(node.target)
+        elif isinstance(node, (ast.For, ast.AsyncFor)):
+            targets(node.target)
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            for item in node.items:
+                if item.optional_vars is not None:
+                    targets(item.optional_vars)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.append(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            imports.append(ast.unparse(node))
+    return names, imports
+
+
+def _is_check_cell(cell) -> bool:
+    return is_locked(cell) and not is_grade(cell) and str(grade_id(cell)).endswith("_check")
 
 
 def load_lessons(solutions: Path) -> dict[str, Lesson]:
@@ -66,22 +173,32 @@ def load_lessons(solutions: Path) -> dict[str, Lesson]:
     for path in sorted(Path(solutions).glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         validate_solution(nb, path.name)
-        exercises, answers = [], []
+        exercises, answers, setup, imports, bound, binds = [], [], [], [], [], {}
         for cell in nb.cells:
             if is_grade(cell) and is_solution(cell):
                 exercises.append(Exercise(grade_id(cell), float(nbgrader_meta(cell)["points"]), True, [grade_id(cell)]))
                 answers = []
             elif is_grade(cell):
-                exercises.append(Exercise(grade_id(cell), float(nbgrader_meta(cell)["points"]), False, answers))
+                visible, _ = _cut_regions(cell.source, BEGIN_HIDDEN, END_HIDDEN, "", exact=False)
+                exercises.append(Exercise(grade_id(cell), float(nbgrader_meta(cell)["points"]), False, answers,
+                                          visible=visible, hidden=_hidden_part(cell.source), names=tuple(bound)))
                 answers = []
             elif is_solution(cell):
                 answers.append(grade_id(cell))
-        lesson = Lesson(path, nb, exercises)
+                if cell.cell_type == "code":
+                    names, imps = _bound_names(cell.source)
+                    bound.extend(n for n in names if n != "_" and n not in bound)
+                    imports.extend(imps)
+                    binds[grade_id(cell)] = set(names)
+            elif is_locked(cell) and cell.cell_type == "code" and not _is_check_cell(cell):
+                setup.append(cell.source)
+        lesson = Lesson(path, nb, exercises, setup, imports, binds)
         for gid in lesson.ids:
             if gid in owner:
                 raise ClassroomError(f"grade_id {gid!r} appears in both {owner[gid]} and {path.name}; "
                                      "ids must be unique across lessons")
             owner[gid] = path.name
+        grading_build.pieces_for(path.name)     # every lesson says what its grading build leaves out
         lessons[path.name] = lesson
     if not lessons:
         raise ClassroomError(f"no solution notebooks in {solutions}")
@@ -120,7 +237,8 @@ def _restore_locked_cells(student, solution) -> tuple[object, set]:
     """The submission with every locked cell taken from the solution; returns (nb, present ids).
 
     Edited locked cells get the solution's source back; deleted ones are put back after the
-    nearest cell before them that is still there.
+    nearest cell before them that is still there. (Graded cells are restored too, but their
+    code never goes to the submission's process: see _plan.)
     """
     nb = copy.deepcopy(student)
     present = {grade_id(c) for c in nb.cells if grade_id(c)}
@@ -149,11 +267,38 @@ def _restore_locked_cells(student, solution) -> tuple[object, set]:
     return nb, present
 
 
-def _error_of(cell) -> dict | None:
-    for out in cell.get("outputs", []):
-        if out.get("output_type") == "error":
-            return out
-    return None
+def _plan(nb, lesson: Lesson) -> list[tuple]:
+    """The run: ("run", source, grade_id) for each code cell to send, ("grade", Exercise) where
+    each exercise is tested. An exercise is tested at its graded cell if one comes after its last
+    answer cell (copies placed above the answer are ignored), else right after that answer cell."""
+    steps, last_answer = [], {}
+    for i, cell in enumerate(nb.cells):
+        gid = grade_id(cell)
+        if gid:
+            last_answer[gid] = i
+    tested = set()
+    by_id = {ex.grade_id: ex for ex in lesson.exercises if not ex.manual}
+    after_answer: dict[int, list] = {}
+    for ex in by_id.values():
+        ends = [last_answer[a] for a in ex.answer_ids if a in last_answer]
+        if ends:
+            after_answer.setdefault(max(ends), []).append(ex)
+    for i, cell in enumerate(nb.cells):
+        gid = grade_id(cell)
+        ex = by_id.get(gid)
+        if ex is not None and is_grade(cell):
+            answer_end = max([last_answer.get(a, -1) for a in ex.answer_ids] or [-1])
+            if ex.grade_id not in tested and i > answer_end:
+                steps.append(("grade", ex))
+                tested.add(ex.grade_id)
+        elif cell.cell_type == "code" and not _is_check_cell(cell) and not is_grade(cell):
+            steps.append(("run", cell.source, gid))
+        for waiting in after_answer.get(i, []):
+            later = [j for j, c in enumerate(nb.cells) if j > i and grade_id(c) == waiting.grade_id and is_grade(c)]
+            if not later and waiting.grade_id not in tested:
+                steps.append(("grade", waiting))
+                tested.add(waiting.grade_id)
+    return steps
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -169,12 +314,13 @@ COPY_BUDGET = 200 * 1024 * 1024   # bytes of a submission's folder copied next t
 
 def _copy_folder(src: Path, dest: Path, keep: Path, budget: int = COPY_BUDGET) -> None:
     """Copy the submission's folder to dest: its files and subfolders, without other notebooks,
-    checkpoints or hidden folders, and at most `budget` bytes (a Downloads folder stays put)."""
+    checkpoints, hidden folders or symlinks, and at most `budget` bytes."""
     dest.mkdir(parents=True)
     shutil.copy2(keep, dest / keep.name)
     used = keep.stat().st_size
     for folder, dirs, files in os.walk(src):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__pycache__")
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__pycache__"
+                         and not (Path(folder) / d).is_symlink())
         rel = Path(folder).relative_to(src)
         for name in sorted(files):
             p = Path(folder) / name
@@ -189,98 +335,198 @@ def _copy_folder(src: Path, dest: Path, keep: Path, budget: int = COPY_BUDGET) -
             used += size
 
 
-def _execute(nb, workdir: Path, timeout: float, scratch: Path) -> tuple[set, str | None]:
-    """Run nb in a fresh kernel in workdir; return (indices of finished cells, abort reason)."""
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
-
-    finished, current = set(), {"where": "?"}
-    deadline = time.monotonic() + timeout
-
-    def on_start(cell, cell_index, **_):
-        gid = grade_id(cell)
-        current["where"] = f"{cell_index + 1}" + (f" ({gid})" if gid else "")
-
-    def on_executed(cell, cell_index, **_):
-        finished.add(cell_index)
-
-    client = NotebookClient(
-        nb, kernel_name=KERNEL, allow_errors=True, timeout=timeout, startup_timeout=60,
-        timeout_func=lambda cell: max(1.0, deadline - time.monotonic()),
-        shutdown_kernel="immediate", record_timing=False,
-        resources={"metadata": {"path": str(workdir)}},
-        on_cell_start=on_start, on_cell_executed=on_executed,
-    )
-    env = dict(os.environ)
-    env.update(MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1",
-               LESSONS_PROGRESS_FILE=str(scratch / "progress.json"))
-    try:
-        client.execute(env=env, stderr=subprocess.DEVNULL)
-    except CellTimeoutError:
-        return finished, (f"timed out: the notebook ran past the {timeout:g} s limit in cell "
-                          f"{current['where']} (an infinite loop?)")
-    except DeadKernelError:
-        return finished, (f"the kernel died while running cell {current['where']} (os._exit, a crash "
-                          "or running out of memory)")
-    except Exception as exc:   # kernel failed to start, or something nbclient could not handle
-        if time.monotonic() >= deadline:
-            return finished, f"timed out: the notebook ran past the {timeout:g} s limit"
-        return finished, f"could not run the notebook: {type(exc).__name__}: {_one_line(exc)}"
-    return finished, None
+# ------------------------------------------------------------------------------------------
+# The trusted test of one exercise
 
 
-def grade_file(path, lessons: dict[str, Lesson], timeout: float = 120) -> list[Row]:
+class _Trusted:
+    """Runs one exercise's graded cell here against the submission's answers."""
+
+    def __init__(self, sandbox: Sandbox, lesson: Lesson):
+        self.sandbox, self.lesson = sandbox, lesson
+
+    def rpc(self, name, args, kwargs):
+        try:
+            sent_args = [encode(a) for a in args]
+            sent_kwargs = {str(k): encode(v) for k, v in kwargs.items()}
+        except TypeError as exc:
+            raise AssertionError(f"the grader cannot send this input: {exc}") from None
+        reply = self.sandbox.request("call", name=name, args=sent_args, kwargs=sent_kwargs)
+        if not reply.get("ok"):
+            exc = remote_exception(reply.get("ename", "Error"), reply.get("evalue", ""))
+            exc.from_submission = name
+            raise exc
+        try:
+            value = decode(reply.get("value"), self.rpc, f"the value returned by {name}")
+            after = reply.get("args_after") or []
+            for local, remote in zip(args, after):
+                write_back(local, decode(remote))
+        except ChannelError as exc:
+            raise SandboxGone(f"the notebook broke the grader's channel ({exc})") from None
+        return value
+
+    def namespace(self, ex: Exercise) -> dict:
+        ns = dict(self.lesson.setup_namespace())
+        for statement in self.lesson.answer_imports:
+            with contextlib.suppress(Exception):
+                exec(statement, ns)
+        imported = set(ns)
+        wanted = [n for n in ex.names if n not in imported]
+        reply = self.sandbox.request("get", names=wanted)
+        if not reply.get("ok"):
+            raise SandboxGone("the notebook broke the grader's channel (its answers could not be read)")
+        values = reply.get("values")
+        if not isinstance(values, dict):
+            raise SandboxGone("the notebook broke the grader's channel (its answers could not be read)")
+        for name in wanted:
+            if name in values:
+                try:
+                    ns[name] = decode(values[name], self.rpc, name)
+                except ChannelError as exc:
+                    raise SandboxGone(f"the notebook broke the grader's channel ({exc})") from None
+        ns["checks"] = _checks_for(ns)
+        return ns
+
+    def test(self, ex: Exercise) -> tuple[bool, str]:
+        """(passed, message); SandboxGone passes through."""
+        ns = self.namespace(ex)
+        try:
+            with np.errstate(all="ignore"):
+                exec(compile(ex.visible, f"<{ex.grade_id}>", "exec"), ns)
+        except AssertionError as exc:
+            return False, _one_line(str(exc))
+        except Exception as exc:
+            return False, f"{type(exc).__name__}: {_one_line(exc)}"
+        try:
+            with np.errstate(all="ignore"):
+                exec(compile(ex.hidden, f"<{ex.grade_id} hidden>", "exec"), ns)
+        except Exception as exc:
+            who = getattr(exc, "from_submission", None)
+            detail = (f"calling `{who}` raised {type(exc).__name__}" if who else type(exc).__name__)
+            return False, (f"the check passes, but a hidden test failed ({detail}); the hidden tests try "
+                           "other inputs and cases: is your answer general?")
+        return True, "passed"
+
+
+def _checks_for(ns: dict):
+    """`checks` inside a trusted graded cell: the real checks, reading the namespace given."""
+    import lessons_lib.checks as real
+
+    adapter = types.SimpleNamespace(library_blocked=lambda *names: contextlib.nullcontext())
+    for name in real.__all__:
+        fn = getattr(real, name)
+        if callable(fn) and hasattr(fn, "__wrapped__") and name not in vars(adapter):
+            setattr(adapter, name, lambda *a, strict=False, quiet=False, _fn=fn: _fn(ns, strict=strict, quiet=True))
+    return adapter
+
+
+# ------------------------------------------------------------------------------------------
+# One submission
+
+
+@dataclass
+class GradeOptions:
+    limits: Limits = field(default_factory=Limits)
+    bwrap: str | None = None          # None: run without a sandbox (--no-sandbox)
+
+
+@dataclass
+class Graded:
+    """The rows of one submission; ungraded: it could not be graded at all (missing, unreadable,
+    not a lesson, the sandbox failed), which the command line reports in its exit status."""
+    file: str
+    rows: list
+    ungraded: bool = False
+    seconds: float = 0.0
+
+
+class Builds:
+    """The grading builds of the library, one per lesson, made on first use in a temporary folder."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self._made: dict[str, Path] = {}
+        self._lock = threading.Lock()
+
+    def for_lesson(self, lesson: Lesson) -> Path:
+        with self._lock:
+            if lesson.name not in self._made:
+                dest = self.root / lesson.path.stem
+                grading_build.build(dest, grading_build.pieces_for(lesson.name))
+                self._made[lesson.name] = dest
+            return self._made[lesson.name]
+
+
+def _read_submission(path: Path):
+    student = nbformat.read(path, as_version=4)
+    if not isinstance(student.get("cells"), list):
+        raise ValueError("it has no list of cells")
+    for cell in student.cells:
+        if cell.get("cell_type") not in ("code", "markdown", "raw") or not isinstance(cell.get("source"), str):
+            raise ValueError("it has a malformed cell")
+    return student
+
+
+def grade_file(path, lessons: dict[str, Lesson], options: GradeOptions, builds: Builds) -> Graded:
     """Grade one submitted notebook; never raises for a bad submission, never writes to it."""
+    t0 = time.monotonic()
     path = Path(path)
     file = str(path)
     by_name = _lesson_for_name(path.name, lessons)
+
+    def ungraded(reason):
+        rows = _rows_all_zero(file, by_name, reason) if by_name else [Row(file, "(notebook)", 0.0, 0.0, reason)]
+        return Graded(file, rows, ungraded=True, seconds=time.monotonic() - t0)
+
+    if path.is_symlink():      # it could point anywhere the grader can read (solutions/ included)
+        return ungraded("a symbolic link, not a notebook: submit the notebook file itself")
     if not path.is_file():
-        if by_name:
-            return _rows_all_zero(file, by_name, "file not found")
-        return [Row(file, "(notebook)", 0.0, 0.0, "file not found")]
+        return ungraded("file not found" + (" (a folder: give its notebooks)" if path.is_dir() else ""))
     try:
-        student = nbformat.read(path, as_version=4)
-        if not isinstance(student.get("cells"), list):
-            raise ValueError("it has no list of cells")
-        for cell in student.cells:
-            if cell.get("cell_type") not in ("code", "markdown", "raw") or not isinstance(cell.get("source"), str):
-                raise ValueError("it has a malformed cell")
+        student = _read_submission(path)
     except Exception as exc:
-        reason = f"not a readable notebook ({type(exc).__name__}: {_one_line(exc, 150)})"
-        if by_name:
-            return _rows_all_zero(file, by_name, reason)
-        return [Row(file, "(notebook)", 0.0, 0.0, reason)]
+        return ungraded(f"not a readable notebook ({type(exc).__name__}: {_one_line(exc, 150)})")
 
     ids = {grade_id(c) for c in student.cells if grade_id(c)}
     by_ids, _ = _lesson_for_ids(ids, lessons)
     lesson = by_name or by_ids
     if lesson is None:
-        return [Row(file, "(notebook)", 0.0, 0.0,
-                    "cannot tell which lesson this is: its name and its cells match no notebook in solutions/")]
+        return Graded(file, [Row(file, "(notebook)", 0.0, 0.0, "cannot tell which lesson this is: its name and "
+                                 "its cells match no notebook in solutions/")], ungraded=True)
     if by_ids is not None and by_ids is not lesson and not (ids & lesson.ids):
-        return _rows_all_zero(file, lesson, f"this is the notebook of another lesson ({by_ids.name}), "
-                                            f"not {lesson.name}")
+        return Graded(file, _rows_all_zero(file, lesson, f"this is the notebook of another lesson ({by_ids.name}), "
+                                                         f"not {lesson.name}"), seconds=time.monotonic() - t0)
 
-    graded, present = _restore_locked_cells(student, lesson.nb)
-    for cell in graded.cells:
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
-    graded.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python",
-                                     "name": KERNEL}
-
+    restored, present = _restore_locked_cells(student, lesson.nb)
+    results: dict[str, tuple] = {}        # grade_id -> (passed, message)
+    answer_status: dict[str, dict] = {}   # answer grade_id -> the last run's reply
+    abort = None
     scratch = Path(tempfile.mkdtemp(prefix="lessons-grade-"))
     try:
-        workdir = scratch / "work"
-        _copy_folder(path.parent, workdir, keep=path)
-        finished, abort = _execute(graded, workdir, timeout, scratch)
+        _copy_folder(path.parent, scratch / "submission", keep=path)
+        build = builds.for_lesson(lesson)
+        with Sandbox(build, scratch / "submission", options.limits, options.bwrap) as box:
+            trusted = _Trusted(box, lesson)
+            try:
+                for step in _plan(restored, lesson):
+                    if step[0] == "run":
+                        reply = box.request("run", source=step[1])
+                        if step[2]:
+                            answer_status[step[2]] = reply
+                    else:
+                        ex = step[1]
+                        if any(a not in present for a in ex.answer_ids):
+                            continue
+                        results[ex.grade_id] = trusted.test(ex)
+            except SandboxGone as exc:
+                abort = str(exc)
+    except SandboxUnavailable as exc:
+        return ungraded(f"could not be graded: {exc}")
+    except SandboxGone as exc:      # it stopped answering before its first cell
+        abort = str(exc)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
-    index_of = {}
-    for i, cell in enumerate(graded.cells):
-        gid = grade_id(cell)
-        if gid and gid not in index_of:
-            index_of[gid] = i
     rows = []
     for ex in lesson.exercises:
         missing = [a for a in ex.answer_ids if a not in present]
@@ -290,48 +536,177 @@ def grade_file(path, lessons: dict[str, Lesson], timeout: float = 120) -> list[R
                             "copy it back from exercises/ and put the answer in it"))
             continue
         if ex.manual:
-            text = graded.cells[index_of[ex.grade_id]].source.strip()
+            cells = [c for c in restored.cells if grade_id(c) == ex.grade_id]
+            text = cells[-1].source.strip() if cells else ""
             if not text or text == TEXT_STUB:
                 rows.append(Row(file, ex.grade_id, 0.0, ex.points, "not answered"))
             else:
                 rows.append(Row(file, ex.grade_id, None, ex.points,
                                 f"graded by hand: a written answer of {len(text.split())} words"))
             continue
-        i = index_of[ex.grade_id]
-        if i not in finished:
-            rows.append(Row(file, ex.grade_id, 0.0, ex.points, abort or "the test cell did not run"))
+        if ex.grade_id not in results:
+            rows.append(Row(file, ex.grade_id, 0.0, ex.points, abort or "the test did not run"))
             continue
-        error = _error_of(graded.cells[i])
-        if error is None:
+        passed, message = results[ex.grade_id]
+        if passed:
             rows.append(Row(file, ex.grade_id, ex.points, ex.points, "passed"))
             continue
-        answer_errors = [_error_of(graded.cells[index_of[a]]) for a in ex.answer_ids if a in index_of]
-        if any(e and e.get("ename") == "NotImplementedError" for e in answer_errors) or \
-                error.get("ename") == "NotImplementedError" or \
-                str(error.get("evalue", "")).startswith("Not attempted yet"):
-            rows.append(Row(file, ex.grade_id, 0.0, ex.points, "not attempted yet"))
+        errors = [(a, answer_status[a]) for a in ex.answer_ids if a in answer_status and not answer_status[a].get("ok")]
+        not_attempted = message.startswith("Not attempted yet")
+        needs = _needs_earlier(errors, lesson, answer_status, ex)
+        if any(r.get("ename") == "NotImplementedError" for _, r in errors) or \
+                not_attempted and not errors and "is not defined" not in message or \
+                needs and needs[2].get("ename") == "NotImplementedError":
+            rows.append(Row(file, ex.grade_id, 0.0, ex.points, "not attempted yet" + (
+                f" (it uses `{needs[0]}` from an earlier exercise that is not attempted yet)" if needs else "")))
+        elif needs:
+            name, gid, r = needs
+            rows.append(Row(file, ex.grade_id, 0.0, ex.points,
+                            f"failed: it uses `{name}` from answer cell {gid!r}, which raised "
+                            f"{_one_line(r.get('ename'), 80)}: {_one_line(r.get('evalue', ''), 200)}"))
+        elif errors:
+            gid, r = errors[0]
+            rows.append(Row(file, ex.grade_id, 0.0, ex.points,
+                            f"failed: your answer cell {gid!r} raised {_one_line(r.get('ename'), 80)}: "
+                            f"{_one_line(r.get('evalue', ''), 200)}"))
+        elif not_attempted:
+            m = re.search(r"(`\w+` is not defined)", message)
+            rows.append(Row(file, ex.grade_id, 0.0, ex.points,
+                            f"failed: {m.group(1) if m else _one_line(message, 200)} when this exercise is graded, "
+                            "although its answer cell ran without error: is the answer assigned in another cell, "
+                            "or below the graded test?"))
+        else:
+            rows.append(Row(file, ex.grade_id, 0.0, ex.points, f"failed: {message}"))
+    return Graded(file, rows, seconds=time.monotonic() - t0)
+
+
+def _needs_earlier(errors, lesson: Lesson, answer_status: dict, ex: Exercise):
+    """(name, answer id, its reply) when this exercise's answer failed on a NameError for a name that
+    another exercise's answer cell defines and that cell itself failed; else None."""
+    for _, reply in errors:
+        m = re.match(r"name '(\w+)' is not defined", str(reply.get("evalue", "")))
+        if reply.get("ename") != "NameError" or not m:
             continue
-        rows.append(Row(file, ex.grade_id, 0.0, ex.points,
-                        f"failed: {error.get('ename')}: {_one_line(error.get('evalue', ''))}"))
-    return rows
+        for gid, names in lesson.binds.items():
+            if gid not in ex.answer_ids and m.group(1) in names and gid in answer_status \
+                    and not answer_status[gid].get("ok"):
+                return m.group(1), gid, answer_status[gid]
+    return None
 
 
-def grade(files, solutions: Path = DEFAULT_SOLUTIONS, timeout: float = 120) -> list[Row]:
-    """Grade every file (each in its own kernel and temporary folder); one Row per exercise."""
+# ------------------------------------------------------------------------------------------
+# Many submissions
+
+
+def grade(files, solutions: Path = DEFAULT_SOLUTIONS, options: GradeOptions | None = None, jobs: int = 1,
+          on_graded=None, workdir: Path | None = None) -> list[Graded]:
+    """Grade every file, up to `jobs` at once (each in its own sandbox); results in input order.
+
+    on_graded(graded) is called (from this thread) as soon as each submission is done.
+    """
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    options = options or GradeOptions()
+    allow_new()
     lessons = load_lessons(Path(solutions))
-    rows = []
-    for f in files:
-        rows.extend(grade_file(f, lessons, timeout))
-    return rows
+    for lesson in lessons.values():
+        lesson.setup_namespace()          # here, once, before any thread needs it
+    files = list(files)
+    results: dict[int, Graded] = {}
+    with tempfile.TemporaryDirectory(prefix="lessons-builds-", dir=workdir) as tmp:
+        builds = Builds(Path(tmp))
+        pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+        pending: dict = {}
+        try:
+            pending = {pool.submit(grade_file, f, lessons, options, builds): i for i, f in enumerate(files)}
+            while pending:
+                done, _ = wait(list(pending), timeout=0.2, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    i = pending.pop(fut)
+                    results[i] = fut.result()
+                    if on_graded:
+                        on_graded(results[i])
+        except BaseException:        # Ctrl-C: stop the queue and end the running sandboxes now
+            for fut in pending:
+                fut.cancel()
+            kill_all()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return [results[i] for i in sorted(results)]
+
+
+CSV_HEADER = ["file", "exercise", "points", "max_points", "message"]
+
+
+def _csv_row(r: Row) -> list:
+    return [r.file, r.exercise, "" if r.points is None else _fmt_points(r.points), _fmt_points(r.max_points), r.message]
 
 
 def write_csv(rows: list[Row], out: Path) -> None:
-    with open(out, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["file", "exercise", "points", "max_points", "message"])
+    """Write the CSV atomically: a temporary file in the same folder, renamed over `out`."""
+    out = Path(out)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(CSV_HEADER)
+            for r in rows:
+                writer.writerow(_csv_row(r))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, out)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+class Journal:
+    """Rows appended (and flushed to disk) as soon as each submission is graded: an interrupted
+    run keeps what it graded in <out>.partial."""
+
+    def __init__(self, out: Path):
+        self.path = Path(str(out) + ".partial")
+        self._fh = open(self.path, "w", newline="", encoding="utf-8")
+        self._writer = csv.writer(self._fh)
+        self._writer.writerow(CSV_HEADER)
+        self._sync()
+
+    def _sync(self):
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def add(self, rows: list[Row]) -> None:
         for r in rows:
-            writer.writerow([r.file, r.exercise, "" if r.points is None else _fmt_points(r.points),
-                             _fmt_points(r.max_points), r.message])
+            self._writer.writerow(_csv_row(r))
+        self._sync()
+
+    def close(self, remove: bool) -> None:
+        self._fh.close()
+        if remove:
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+
+
+def feedback_text(graded: Graded) -> str:
+    """What passed, what failed and why, for the student: the row messages (which never hold a
+    hidden input or an expected value), the points, and what to do next."""
+    lines = [f"Feedback for {Path(graded.file).name}", ""]
+    auto = [r for r in graded.rows if r.points is not None]
+    got = sum(r.points for r in auto)
+    total = sum(r.max_points for r in graded.rows)
+    manual = sum(r.max_points for r in graded.rows if r.points is None)
+    lines.append(f"Points: {_fmt_points(got)} of {_fmt_points(total)}"
+                 + (f" ({_fmt_points(manual)} more to be graded by hand)" if manual else ""))
+    lines.append("")
+    for r in graded.rows:
+        mark = "graded by hand" if r.points is None else f"{_fmt_points(r.points)}/{_fmt_points(r.max_points)}"
+        lines.append(f"- {r.exercise} ({mark}): {r.message}")
+    lines.append("")
+    lines.append("Run each exercise's check cell in your own notebook for hints; the graded tests also try "
+                 "cases the checks do not show.")
+    return "\n".join(lines) + "\n"
 
 
 def summary(rows: list[Row]) -> list[str]:

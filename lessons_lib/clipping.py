@@ -38,14 +38,18 @@ def _arrays(name: str, grads) -> tuple[list[np.ndarray], bool]:
 
 
 def _sum_of_squares(arrays) -> float:
+    # BEGIN GRADED PIECE clip_by_global_norm: _sum_of_squares
     with np.errstate(over="ignore", invalid="ignore"):
         return float(sum(np.sum(np.square(a, dtype=np.float64)) for a in arrays))
+    # END GRADED PIECE
 
 
 def global_norm(grads) -> float:
     """||g||_2 over every entry: one array of any shape, or a list of arrays (the total norm)."""
+    # BEGIN GRADED PIECE clip_by_global_norm: global_norm
     arrays, _ = _arrays("grads", grads)
     return float(np.sqrt(_sum_of_squares(arrays)))
+    # END GRADED PIECE
 
 
 def _nonfinite_error(name: str, norm: float) -> ValueError:
@@ -67,6 +71,7 @@ def clip_by_global_norm(grads, max_norm, eps=1e-6, error_if_nonfinite=True):
     PyTorch's: coef = 0 for an inf norm (finite entries become 0, inf entries nan), nan for a
     nan norm. For a batch of independent runs use clip_runs_by_norm.
     """
+    # BEGIN GRADED PIECE clip_by_global_norm: clip_by_global_norm
     arrays, is_list = _arrays("grads", grads)
     max_norm = float(check_positive("max_norm", max_norm, hint="the threshold is a length, e.g. 1.0"))
     eps = float(check_positive("eps", eps))
@@ -77,14 +82,17 @@ def clip_by_global_norm(grads, max_norm, eps=1e-6, error_if_nonfinite=True):
         coef = min(1.0, max_norm / (norm + eps)) if np.isfinite(norm) else (0.0 if norm == np.inf else np.nan)
         clipped = [(a * a.dtype.type(coef)).astype(a.dtype, copy=False) for a in arrays]
     return (clipped if is_list else clipped[0]), norm
+    # END GRADED PIECE
 
 
 def run_norms(grads) -> np.ndarray | float:
     """One 2-norm per run: over the last axis of (d,) -> float or (R, d) -> (R,)."""
+    # BEGIN GRADED PIECE clip_by_global_norm: run_norms
     g = as_float_array("grads", grads)
     with np.errstate(over="ignore", invalid="ignore"):
         n = np.sqrt(np.sum(g * g, axis=-1))
     return float(n) if np.ndim(n) == 0 else n
+    # END GRADED PIECE
 
 
 def clip_runs_by_norm(grads, max_norm, eps=1e-6, error_if_nonfinite=True):
@@ -93,6 +101,7 @@ def clip_runs_by_norm(grads, max_norm, eps=1e-6, error_if_nonfinite=True):
     Returns (clipped, per-run norms). Same rule as clip_by_global_norm, applied run by run (the
     runs are separate experiments, not parts of one model). A (d,) input is one run.
     """
+    # BEGIN GRADED PIECE clip_by_global_norm: clip_runs_by_norm
     g = as_float_array("grads", grads)
     max_norm = check_positive("max_norm", max_norm, hint="the threshold is a length, e.g. 1.0")
     check_positive("eps", eps)
@@ -104,6 +113,7 @@ def clip_runs_by_norm(grads, max_norm, eps=1e-6, error_if_nonfinite=True):
         coef = np.minimum(1.0, max_norm / (norm + eps))
         clipped = g * (coef[..., None] if g.ndim > 1 else coef)
     return clipped, (float(norm) if norm.ndim == 0 else norm)
+    # END GRADED PIECE
 
 
 def clip_by_value(grads, max_value):

@@ -7,31 +7,40 @@ from __future__ import annotations
 
 from .validation import check_positive
 
+# BEGIN GRADED PIECE memory: STATE_BUFFERS
 STATE_BUFFERS = {"SGD": 0, "SGD + momentum": 1, "Adam": 2, "AdamW": 2}
+# END GRADED PIECE
 
 
 def state_buffers(optimizer: str) -> int:
     """Number of parameter-sized buffers the optimizer keeps."""
+    # BEGIN GRADED PIECE memory: state_buffers
     if optimizer not in STATE_BUFFERS:
         raise ValueError(f"optimizer must be one of {list(STATE_BUFFERS)}; got {optimizer!r}")
     return STATE_BUFFERS[optimizer]
+    # END GRADED PIECE
 
 
 def bytes_per_parameter(optimizer: str, bytes_per_value: int = 4, with_weights_and_grads=True) -> int:
     """(weight + gradient + buffers) * bytes_per_value, or buffers only."""
+    # BEGIN GRADED PIECE memory: bytes_per_parameter
     check_positive("bytes_per_value", bytes_per_value)
     values = state_buffers(optimizer) + (2 if with_weights_and_grads else 0)
     return int(values * bytes_per_value)
+    # END GRADED PIECE
 
 
 def state_gigabytes(optimizer: str, n_params, bytes_per_value: int = 4) -> float:
     """Optimizer-state memory in GB (1e9 bytes): n_params * buffers * bytes_per_value / 1e9."""
+    # BEGIN GRADED PIECE memory: state_gigabytes
     n = float(check_positive("n_params", n_params))
     return n * bytes_per_parameter(optimizer, bytes_per_value, with_weights_and_grads=False) / 1e9
+    # END GRADED PIECE
 
 
 def memory_table(n_params, bytes_per_value: int = 4) -> list[dict]:
     """One row per optimizer: buffers, bytes per parameter (state, total), GB for n_params."""
+    # BEGIN GRADED PIECE memory: memory_table
     n = float(check_positive("n_params", n_params))
     rows = []
     for name in STATE_BUFFERS:
@@ -45,3 +54,4 @@ def memory_table(n_params, bytes_per_value: int = 4) -> list[dict]:
             "total GB": round(n * total / 1e9, 3),
         })
     return rows
+    # END GRADED PIECE

@@ -175,6 +175,7 @@ class SGD(_Optimizer):
         return SGDState(step=0, momentum_buffer=np.zeros_like(params) if self.uses_momentum else None)
 
     def step(self, params, grads, state: SGDState, lr=None):
+        # BEGIN GRADED PIECE optimizers: SGD.step
         params, g, lr = self._check_inputs(params, grads, lr)
         wd = _per_run(self.weight_decay, params)
         if np.any(np.asarray(wd) != 0):
@@ -192,6 +193,7 @@ class SGD(_Optimizer):
             g = g + mu * buf if self.nesterov else buf
         new, buf = _keep_dtype(params.dtype, params - lr * g, buf)
         return new, SGDState(step=state.step + 1, momentum_buffer=buf)
+        # END GRADED PIECE
 
 
 class EMAMomentum(_Optimizer):
@@ -214,11 +216,13 @@ class EMAMomentum(_Optimizer):
         return EMAMomentumState(step=0, m=np.zeros_like(_float_params(params)))
 
     def step(self, params, grads, state: EMAMomentumState, lr=None):
+        # BEGIN GRADED PIECE optimizers: EMAMomentum.step
         params, g, lr = self._check_inputs(params, grads, lr)
         beta = _per_run(self.beta, params)
         m = beta * state.m + (1 - beta) * g
         new, m = _keep_dtype(params.dtype, params - lr * m, m)
         return new, EMAMomentumState(step=state.step + 1, m=m)
+        # END GRADED PIECE
 
 
 class Adam(_Optimizer):
@@ -256,6 +260,7 @@ class Adam(_Optimizer):
         return AdamState(step=0, m=np.zeros_like(params), v=np.zeros_like(params))
 
     def step(self, params, grads, state: AdamState, lr=None):
+        # BEGIN GRADED PIECE optimizers: Adam.step
         params, g, lr = self._check_inputs(params, grads, lr)
         b1 = _per_run(self.betas[0], params)
         b2 = _per_run(self.betas[1], params)
@@ -277,13 +282,16 @@ class Adam(_Optimizer):
             denom = np.sqrt(v) + eps
         new, m, v = _keep_dtype(params.dtype, params - step_size * (m / denom), m, v)
         return new, AdamState(step=state.step + 1, m=m, v=v)
+        # END GRADED PIECE
 
     def moments_hat(self, state: AdamState):
         """Bias-corrected moments (m_hat, v_hat) of a state, for printing."""
+        # BEGIN GRADED PIECE optimizers: Adam.moments_hat
         t = _per_run(np.maximum(state.step, 1), state.m)
         b1 = _per_run(self.betas[0], state.m)
         b2 = _per_run(self.betas[1], state.m)
         return state.m / (1 - _power(b1, t)), state.v / (1 - _power(b2, t))
+        # END GRADED PIECE
 
 
 class AdamW(Adam):

@@ -178,6 +178,7 @@ class DynamicLossScaler:
 
     def update(self, state: ScalerState, found_inf) -> ScalerState:
         """The scale after one step (found_inf may be one flag per run)."""
+        # BEGIN GRADED PIECE loss_scaler: DynamicLossScaler.update
         found = _found_flags(found_inf)
         scale32 = np.asarray(state.scale, dtype=np.float32)
         tracker = np.where(found, 0, np.asarray(state.growth_tracker) + 1)
@@ -192,6 +193,7 @@ class DynamicLossScaler:
         if found.ndim == 0 and np.ndim(state.scale) == 0:
             return ScalerState(scale=float(scale), growth_tracker=int(tracker))
         return ScalerState(scale=scale, growth_tracker=tracker)
+        # END GRADED PIECE
 
     def __repr__(self):
         return (f"DynamicLossScaler(init_scale={self.init_scale!r}, growth_factor={self.growth_factor!r}, "

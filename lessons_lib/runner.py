@@ -79,6 +79,7 @@ def run(optimizer, steps: int, surface: Quadratic = COURSE, start=START, schedul
     For a batch, give `start` of shape (R, d) or an optimizer with per-run hyperparameters
     (start is then repeated for each run).
     """
+    # BEGIN GRADED PIECE run: run
     steps = check_int("steps", steps, 0)
     check_positive("divergence_factor", divergence_factor)
     if hasattr(surface, "reset"):
@@ -162,6 +163,7 @@ def run(optimizer, steps: int, surface: Quadratic = COURSE, start=START, schedul
                  clipped=clipped, skipped=skipped, scales=scales,
                  diverged_at=diverged_at if batch else (int(diverged_at) if diverged_at >= 0 else None),
                  states=states, surface=surface)
+    # END GRADED PIECE
 
 
 def _check_schedule_runs(optimizer, lr) -> None:

@@ -14,28 +14,38 @@ from .validation import check_int, check_nonnegative, check_positive
 
 
 def _constant_rate(k, lr):
+    # BEGIN GRADED PIECE schedules: _constant_rate
     return lr + 0.0 * k
+    # END GRADED PIECE
 
 
 def _cosine_rate(k, peak, total_steps, final):
+    # BEGIN GRADED PIECE schedules: _cosine_rate
     k = np.minimum(k, total_steps - 1)        # past the last step: hold `final`
     return final + (peak - final) * 0.5 * (1 + np.cos(np.pi * k / (total_steps - 1)))
+    # END GRADED PIECE
 
 
 def _linear_warmup_rate(k, peak, warmup_steps):
+    # BEGIN GRADED PIECE schedules: _linear_warmup_rate
     return peak * np.minimum(1.0, (k + 1) / warmup_steps)
+    # END GRADED PIECE
 
 
 def _warmup_cosine_rate(k, peak, final, warmup_steps, total_steps):
+    # BEGIN GRADED PIECE schedules: _warmup_cosine_rate
     warm = peak * (k + 1) / max(warmup_steps, 1)
     p = np.clip((k - warmup_steps) / (total_steps - warmup_steps - 1), 0.0, 1.0)
     cos = final + (peak - final) * 0.5 * (1 + np.cos(np.pi * p))
     return np.where(k < warmup_steps, warm, cos)
+    # END GRADED PIECE
 
 
 def _inverse_sqrt_rate(k, d_model, warmup_steps, scale):
+    # BEGIN GRADED PIECE schedules: _inverse_sqrt_rate
     s = k + 1
     return scale * d_model**-0.5 * np.minimum(s**-0.5, s * warmup_steps**-1.5)
+    # END GRADED PIECE
 
 
 FORMULAS = {"constant": _constant_rate, "cosine": _cosine_rate, "linear_warmup": _linear_warmup_rate,
@@ -53,6 +63,7 @@ class Schedule:
         self.params = params
 
     def __call__(self, step):
+        # BEGIN GRADED PIECE schedules: Schedule.__call__
         k = np.asarray(step)
         if k.dtype.kind not in "iuf" or np.any(k < 0) or np.any(k != np.floor(k)):
             raise ValueError(f"step must be a non-negative integer (or array of them): the index of "
@@ -62,6 +73,7 @@ class Schedule:
             k = k[..., None]                       # one column per run
         out = FORMULAS[self.name](k, **self.params)
         return float(out) if np.ndim(out) == 0 else out
+        # END GRADED PIECE
 
     @property
     def runs(self) -> int | None:

@@ -25,6 +25,7 @@ def verdict(check, capsys, **names):
 
 def assert_wrong(result, *fragments, hidden=()):
     assert result.status == "wrong" and not result, result.message
+    assert "factor of" not in result.message, f"a precise factor gives the answer away: {result.message}"
     for f in fragments:
         assert f in result.message, result.message
     for h in hidden:
@@ -242,7 +243,7 @@ def test_junk_gets_a_message_that_names_what_is_wrong(name, junk, capsys):
     ([2.0, 1.01], "moved uphill"),
     ([1.0, 0.01], "holds the step"),
     ([-0.8, 0.982], "lr 0.018"),
-    ([0.0, 0.98], "too small by a factor of 1.01 in b (a is right)"),
+    ([0.0, 0.98], "`w_next`: b is too small (a is right)"),
     ([0.5, 0.99], "a is too large in size (b is right)"),
 ])
 def test_one_sgd_step_says_what_is_wrong_without_the_answer(w_next, fragment, capsys):
@@ -254,11 +255,11 @@ def test_one_sgd_step_checks_the_loss_at_the_new_point(capsys):
     result = verdict(checks.one_sgd_step, capsys, w_next=[0.0, 0.99], loss_next=50.5)
     assert_wrong(result, "loss at the start")
     result = verdict(checks.one_sgd_step, capsys, w_next=[0.0, 0.99], loss_next=0.9801)
-    assert_wrong(result, "factor of 2", hidden=("0.49",))
+    assert_wrong(result, "leaves out the 0.5", hidden=("0.49",))
 
 
 @pytest.mark.parametrize("lr, fragment", [(0.01, "multiplier 1 - lr*100 is 0"), (2.0, "shallow curvature"),
-                                          (2 / 101, "best fixed rate"), (0.2, "too large by a factor of 10")])
+                                          (2 / 101, "best fixed rate"), (0.2, "`lr_limit` is too large")])
 def test_stability_limit_recognises_the_usual_derivation_slips(lr, fragment, capsys):
     result = verdict(checks.stability_limit, capsys, lr_limit=lr, steep_factor_at_limit=-1.0)
     assert_wrong(result, fragment, hidden=("0.02",))
@@ -332,7 +333,7 @@ def test_three_steps_names_the_first_wrong_step_and_coordinate(capsys):
 @pytest.mark.parametrize("first_step, fragment", [
     ([-0.001, -0.001], "wrong sign"),
     ([0.1 / math.sqrt(1e-3) * 0.001] * 2, "without bias correction"),
-    ([0.01, 0.01], "too large by a factor of 10 in every coordinate"),
+    ([0.01, 0.01], "too large in every coordinate, all by the same factor"),
     ([0.001 / 20.0, 0.001 / 0.2], "square root"),
 ])
 def test_adam_first_step_diagnoses_bias_correction_and_scale(first_step, fragment, capsys):
@@ -585,7 +586,7 @@ def _hessian_variant(kind):
 
 @pytest.mark.parametrize("kind, fragments", [
     ("no weights", ["case 'w = 0, where every p(1 - p) is 1/4'", "X^T X / n: the weights are missing"]),
-    ("no mean", ["not divided by n", "5 times too large"]),
+    ("no mean", ["not divided by n", "the sum over the rows"]),
     ("weights p", ["case 'w = 0, where every p(1 - p) is 1/4'", "weighted by p_i;"]),
     ("weights twice", ["case 'w = 0, where every p(1 - p) is 1/4'", "end up squared"]),
     ("one average weight", ["case 'five rows, away from the optimum'", "same, average weight"]),
@@ -598,7 +599,7 @@ def _hessian_variant(kind):
     ("library", ["calls the library's logistic_hessian"]),
     ("library surface", ["calls the library's logistic_hessian"]),
     ("off in one entry", ["case 'w = 0, where every p(1 - p) is 1/4'",
-                          "`hessian(w, X)` is too large by a factor of 1.5 in entry [1, 1] (entry [0, 0], "
+                          "`hessian(w, X)`: entry [1, 1] is too large (entry [0, 0], "
                           "entry [0, 1] and entry [1, 0] are right)"]),
 ])
 def test_logistic_hessian_names_the_case_and_the_mistake(kind, fragments, capsys):
@@ -631,7 +632,7 @@ GIVEAWAYS_10 = ("107.9", "107.87", "1.84", f"{KAPPA_RAW:.3g}", f"{KAPPA_STD:.3g}
     (KAPPA_RAW, kappa(hessian(W10 / S10, X10 * S10)), "multiplied by their standard deviations"),
     (KAPPA_RAW, kappa(hessian(W10 * S10, (X10 - X10.mean(axis=0)) / S10)), "centred"),
     (KAPPA_RAW, KAPPA_RAW, "equals the raw condition number"),
-    (KAPPA_RAW, 2 * KAPPA_STD, "`kappa_std` is too large by a factor of 2"),
+    (KAPPA_RAW, 2 * KAPPA_STD, "`kappa_std` is too large"),
 ])
 def test_condition_numbers_name_the_wrong_point_and_the_usual_slips(kappa_raw, kappa_std, fragment, capsys):
     result = verdict(checks.hessian_condition_numbers, capsys, kappa_raw=kappa_raw, kappa_std=kappa_std)

@@ -21,8 +21,8 @@ def adam_first_step(ns):
     diagnose(given, expected, "first_step", labels=("coordinate 0 (g=20)", "coordinate 1 (g=0.2)"), rtol=1e-5, known=[
         (-expected, "`first_step` has the wrong sign: it is the amount subtracted (w_new = w - first_step), "
                     "so it points the way the gradient does."),
-        (lr * m / (np.sqrt(v) + eps), "`first_step` is off by a factor of about 3.16: that is the step "
-                                      "without bias correction. Divide m by (1 - beta1**t) and v by (1 - beta2**t)."),
+        (lr * m / (np.sqrt(v) + eps), "`first_step` is the step without bias correction. "
+                                      "Divide m by (1 - beta1**t) and v by (1 - beta2**t)."),
         (lr * (m / (1 - b1)) / (np.sqrt(v) + eps), "only m is bias-corrected; v needs its correction (1 - beta2**t) too."),
         (lr * m / (np.sqrt(v / (1 - b2)) + eps), "only v is bias-corrected; m needs its correction (1 - beta1**t) too."),
         (lr * (m / (1 - b1)) / (v / (1 - b2) + eps), "the denominator is v_hat; it should be its square root."),

@@ -6,7 +6,9 @@ Hessian) is a list of library functions. Inside ``library_blocked(...)`` each of
 code object swapped for one that raises LibraryUsedError, so every way of reaching it is closed:
 the class attribute, a reference saved earlier (`step = AdamW.step`), a bound method, and every
 module that imported the function by name. Everything is restored on exit.
-(This teaches; it does not police: the autograder runs graded tests without these pieces.)
+(This teaches; it does not police. The grader calls learner code in a sandbox whose grading
+build of the library has these pieces cut out, from the `# BEGIN GRADED PIECE` markers that
+wrap each function's body: course_tools/grading_build.py.)
 """
 from __future__ import annotations
 
@@ -24,12 +26,15 @@ PIECES = {
         optimizers.SGD.step, optimizers.EMAMomentum.step, optimizers.Adam.step, optimizers.Adam.moments_hat]),
     "schedules": ("the library's schedules", [schedules.Schedule.__call__, *schedules.FORMULAS.values()]),
     "clip_by_global_norm": ("the library's clip_by_global_norm", [
-        clipping.clip_by_global_norm, clipping.clip_runs_by_norm]),
+        clipping.clip_by_global_norm, clipping.clip_runs_by_norm, clipping.global_norm, clipping.run_norms,
+        clipping._sum_of_squares]),
     "loss_scaler": ("the library's DynamicLossScaler.update", [precision.DynamicLossScaler.update]),
     "run": ("the library's run()", [runner.run]),
     "memory": ("the library's memory table", [
         memory.state_buffers, memory.bytes_per_parameter, memory.state_gigabytes, memory.memory_table]),
-    "logistic_hessian": ("the library's logistic_hessian", [logistic.logistic_hessian]),
+    "logistic_hessian": ("the library's logistic_hessian", [
+        logistic.logistic_hessian, logistic.condition_number, logistic.LogisticSurface.hessian,
+        logistic.LogisticSurface.condition_number.fget]),
 }
 """piece -> (what the learner is told they called, or None to name each function; the functions)."""
 

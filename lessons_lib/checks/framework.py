@@ -2,11 +2,13 @@
 
 A check looks up the names an exercise asks for in the notebook's namespace, compares them with
 the library's answer on named cases, and raises Wrong with a message that says what is wrong
-(type, shape, sign, which coordinate, a known mistake) without giving the answer away.
+(type, shape, sign, which coordinate, too large or too small, a known mistake) without giving
+the answer away: never the expected value, never a precise factor.
 """
 from __future__ import annotations
 
 from typing import Callable
+import contextlib
 import functools
 import inspect
 import math
@@ -175,13 +177,13 @@ def close(a, b, rtol=RTOL, atol=ATOL) -> bool:
     return a.shape == b.shape and bool(np.all(np.isclose(a, b, rtol=rtol, atol=atol)))
 
 
-def factor_text(ratio: float) -> str:
-    if ratio < 0:
-        return f"has the wrong sign (and is off by a factor of {abs(ratio):.3g})" if not np.isclose(ratio, -1) \
-            else "has the wrong sign"
-    if ratio > 1:
-        return f"is too large by a factor of {ratio:.3g}"
-    return f"is too small by a factor of {1 / ratio:.3g}"
+def direction_text(given: float, expected: float) -> str:
+    """Which way a number is off: the sign, or too large / too small in size. Never by how much:
+    a precise factor would give the answer away (guess / factor)."""
+    if np.sign(given) != np.sign(expected):
+        return "has the wrong sign" + ("" if np.isclose(abs(given), abs(expected)) else
+                                       f" (and is too {'large' if abs(given) > abs(expected) else 'small'} in size)")
+    return f"is too {'large' if abs(given) > abs(expected) else 'small'}"
 
 
 def diagnose(given, expected, name: str, labels=None, known=(), rtol=RTOL, atol=ATOL, prefix="") -> None:
@@ -200,7 +202,7 @@ def diagnose(given, expected, name: str, labels=None, known=(), rtol=RTOL, atol=
         raise Wrong(f"{prefix}`{name}` has shape {given.shape}; it should have shape {expected.shape}.")
     if given.ndim == 0:
         if expected != 0 and given != 0:
-            raise Wrong(f"{prefix}`{name}` {factor_text(float(given / expected))}.")
+            raise Wrong(f"{prefix}`{name}` {direction_text(float(given), float(expected))}.")
         raise Wrong(f"{prefix}`{name}` is {'0 but should not be' if given == 0 else 'too large in size'}.")
     flat_g, flat_e = given.ravel(), expected.ravel()
     if labels is None:
@@ -213,8 +215,10 @@ def diagnose(given, expected, name: str, labels=None, known=(), rtol=RTOL, atol=
     nonzero = [i for i in wrong if flat_e[i] != 0 and flat_g[i] != 0]
     if nonzero and len(nonzero) == len(wrong):
         ratios = flat_g[nonzero] / flat_e[nonzero]
-        if np.allclose(ratios, ratios[0], rtol=1e-6):
-            raise Wrong(f"{prefix}`{name}` {factor_text(float(ratios[0]))} in {where}{tail}.")
+        if len(nonzero) > 1 and np.allclose(ratios, ratios[0], rtol=1e-6):
+            way = direction_text(float(ratios[0]), 1.0)
+            raise Wrong(f"{prefix}`{name}` {way} in {where}, all by the same factor (a constant factor missing "
+                         f"or extra?){tail}.")
     groups: dict[str, list[str]] = {}
     for i in wrong:
         if flat_e[i] == 0:
@@ -294,7 +298,15 @@ def compare_path(given, expected, name, start, known=()):
                       prefix=f"`{name}`: {ok}step {k + 1} is wrong. ")
 
 
+def blocked_while_calling(fn, *blocked):
+    """The library pieces switched off while `fn` runs; nothing to switch off for a function that
+    runs in another process (the grader's sandbox, whose library build has no such pieces)."""
+    if getattr(fn, "runs_elsewhere", False):
+        return contextlib.nullcontext()
+    return library_blocked(*blocked)
+
+
 def call_blocked(fn, name, case, blocked, *args, **kwargs):
     """Call the learner's function with the named library pieces switched off."""
-    with library_blocked(*blocked):
+    with blocked_while_calling(fn, *blocked):
         return call(fn, name, case, *args, **kwargs)

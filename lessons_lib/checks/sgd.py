@@ -30,7 +30,7 @@ def one_sgd_step(ns):
         if close(loss, 0.5 * float(np.sum(expected**2))):
             raise Wrong("`loss_next` leaves out the curvatures: L(a, b) = 0.5 * (100 a^2 + b^2).")
         if close(loss, float(np.sum(COURSE.c * expected**2))):
-            raise Wrong("`loss_next` is off by a factor of 2: L has a 0.5 in front.")
+            raise Wrong("`loss_next` leaves out the 0.5 in front of L.")
         diagnose(loss, COURSE.loss(expected), "loss_next")
     return "Nothing overshoots at this rate; notice how little b moved."
 
