@@ -25,6 +25,8 @@ from .validation import check_nonnegative, check_positive, check_unit_interval
 
 __all__ = ["Adagrad", "RMSprop", "AdagradState", "RMSpropState"]
 
+_EPS_ZERO = " (0 would divide 0 by 0 where every gradient so far was 0)"
+
 
 class AdagradState(NamedTuple):
     """step: updates taken so far; sum: running sum of squared gradients (torch's name, G in the lesson)."""
@@ -58,8 +60,9 @@ class Adagrad(_Optimizer):
         self.lr_decay = _scalar_or_array(check_nonnegative("lr_decay", lr_decay, hint="0 (no decay) is the default"))
         self.weight_decay = _scalar_or_array(check_nonnegative("weight_decay", weight_decay))
         self.initial_accumulator_value = _scalar_or_array(check_nonnegative(
-            "initial_accumulator_value", initial_accumulator_value, hint="it starts the sum of squares; 0 is the default"))
-        self.eps = _scalar_or_array(check_positive("eps", eps, hint="1e-10 is Adagrad's default"))
+            "initial_accumulator_value", initial_accumulator_value,
+            hint="it starts the sum of squares; 0 is the default"))
+        self.eps = _scalar_or_array(check_positive("eps", eps, hint="1e-10 is Adagrad's default" + _EPS_ZERO))
         self._hyper(lr=self.lr, lr_decay=self.lr_decay, weight_decay=self.weight_decay,
                     initial_accumulator_value=self.initial_accumulator_value, eps=self.eps)
 
@@ -110,10 +113,12 @@ class RMSprop(_Optimizer):
     def __init__(self, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False):
         self.lr = _scalar_or_array(check_positive("lr", lr, hint="1e-2 is RMSprop's default"))
         self.alpha = _scalar_or_array(check_unit_interval(
-            "alpha", alpha, hint="it is the decay of the average of g^2 (memory 1/(1 - alpha) steps); 0.99 is the default"))
-        self.eps = _scalar_or_array(check_positive("eps", eps, hint="1e-8 is RMSprop's default"))
+            "alpha", alpha, hint="the average of g^2 remembers about 1/(1 - alpha) steps (alpha = 1 would "
+                                 "never update it); 0.99 is the default"))
+        self.eps = _scalar_or_array(check_positive("eps", eps, hint="1e-8 is RMSprop's default" + _EPS_ZERO))
         self.weight_decay = _scalar_or_array(check_nonnegative("weight_decay", weight_decay))
-        self.momentum = _scalar_or_array(check_unit_interval("momentum", momentum, hint="0 (none) is the default"))
+        self.momentum = _scalar_or_array(check_unit_interval(
+            "momentum", momentum, hint="0 means no momentum (the default); 0.9 is a common choice"))
         if not isinstance(centered, (bool, np.bool_)):
             raise ValueError(f"centered must be True or False; got {centered!r}")
         self.centered = bool(centered)
