@@ -200,8 +200,8 @@ def test_repr_lists_hyperparameters():
     assert "lr_decay=0.0" in repr(Adagrad()) and "runs" not in repr(Adagrad())
 
 
-@pytest.mark.parametrize("opt", [Adagrad(0.1, lr_decay=0.1, weight_decay=0.1), RMSprop(0.01, momentum=0.9, centered=True)],
-                         ids=lambda o: type(o).__name__)
+@pytest.mark.parametrize("opt", [Adagrad(0.1, lr_decay=0.1, weight_decay=0.1),
+                                 RMSprop(0.01, momentum=0.9, centered=True)], ids=lambda o: type(o).__name__)
 def test_step_does_not_mutate_inputs(opt):
     w, g = START.copy(), np.array([100.0, 1.0])
     w1, s1 = opt.step(w, g, opt.init(w))
@@ -278,9 +278,11 @@ def test_batch_of_starts_equals_single_runs():
             np.testing.assert_array_equal(batch.params[:, r], run(opt, 50, start=starts[r]).params)
 
 
-@pytest.mark.parametrize("make", [lambda: Adagrad(0.1, lr_decay=0.01, weight_decay=0.1, initial_accumulator_value=0.1),
-                                  lambda: RMSprop(0.01), lambda: RMSprop(0.01, momentum=0.9, centered=True,
-                                                                         weight_decay=0.1)],
+@pytest.mark.parametrize("make", [
+    lambda: Adagrad(0.1, lr_decay=0.01, weight_decay=0.1, initial_accumulator_value=0.1),
+    lambda: RMSprop(0.01),
+    lambda: RMSprop(0.01, momentum=0.9, centered=True, weight_decay=0.1),
+],
                          ids=["adagrad", "rmsprop", "rmsprop-centered-momentum"])
 def test_float32_params_and_state_stay_float32(make):
     opt = make()

@@ -112,7 +112,8 @@ def random_rmsprop(seed, momentum, centered):
     """Random settings and start; weight decay on odd seeds, momentum and centered as asked."""
     rng = np.random.default_rng((seed, int(momentum), int(centered)))
     settings = dict(lr=log_uniform(rng, 1e-4, 0.1), alpha=float(rng.uniform(0.5, 0.999)),
-                    eps=log_uniform(rng, 1e-10, 1e-4), weight_decay=float(rng.uniform(0.001, 0.1)) if seed % 2 else 0.0,
+                    eps=log_uniform(rng, 1e-10, 1e-4),
+                    weight_decay=float(rng.uniform(0.001, 0.1)) if seed % 2 else 0.0,
                     momentum=float(rng.uniform(0.05, 0.95)) if momentum else 0.0, centered=centered)
     return settings, rng.uniform(-2, 2, size=2)
 
