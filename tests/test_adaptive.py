@@ -124,6 +124,18 @@ def test_centered_rmsprop_of_a_constant_gradient_has_variance_alpha_t_times_one_
         assert variance[t] == pytest.approx(0.5**t * (1 - 0.5**t) * 4, rel=1e-9)
 
 
+def test_centered_rmsprop_on_a_constant_gradient_ends_up_dividing_by_eps():
+    """The variance alpha^t (1 - alpha^t) g^2 of a constant gradient reaches 0 in floating point
+    (alpha 0.5, g 2: at step 54), and from then on every step is lr * g / eps = 0.01 * 2 / 1e-8:
+    two million (torch does the same; its fused multiply-adds can even round the variance below
+    0, and the root of that is nan)."""
+    opt = RMSprop(lr=0.01, alpha=0.5, centered=True)
+    ws, states = steps(opt, [[2.0]] * 60)
+    variance = np.array([s.square_avg[0] - s.grad_avg[0] ** 2 for s in states])
+    assert np.all(variance[1:54] > 0) and np.all(variance[54:] == 0)
+    assert ws[59][0] - ws[60][0] == pytest.approx(0.01 * 2 / 1e-8, rel=1e-12)
+
+
 def test_centered_rmsprop_denominator_is_a_variance_and_the_plain_one_is_not():
     """Gradients 2, 0, 2, 0, ... have mean 1 and variance 1: the plain average of g^2 tends to
     E[g^2] = 2, the centered one to E[g^2] - E[g]^2 = 1 (within 0.02: with alpha 0.99 the
