@@ -103,6 +103,15 @@ class _Optimizer:
             raise ValueError(f"per-run hyperparameters must all have the same length; got {sizes}")
         self.runs = next(iter(sizes.values()), None)
 
+    def _check_runs(self, params: np.ndarray) -> None:
+        if params.ndim not in (1, 2):
+            raise ValueError(f"params must have shape (d,) or (runs, d); got {params.shape}")
+        if self.runs is not None and (params.ndim != 2 or params.shape[0] != self.runs):
+            raise ValueError(
+                f"this optimizer has per-run hyperparameters for {self.runs} runs, so params "
+                f"must have shape ({self.runs}, d); got {params.shape}"
+            )
+
     def _check_inputs(self, params, grads, lr):
         if grads is None:
             raise ValueError("grads is None; pass the gradient array (compute it with surface.grad(w) "
@@ -114,13 +123,7 @@ class _Optimizer:
                  "step (as a loss scaler does) or lower the learning rate",
         ).astype(params.dtype, copy=False)
         check_same_shape("params", params, "grads", grads)
-        if params.ndim not in (1, 2):
-            raise ValueError(f"params must have shape (d,) or (runs, d); got {params.shape}")
-        if self.runs is not None and (params.ndim != 2 or params.shape[0] != self.runs):
-            raise ValueError(
-                f"this optimizer has per-run hyperparameters for {self.runs} runs, so params "
-                f"must have shape ({self.runs}, d); got {params.shape}"
-            )
+        self._check_runs(params)
         if lr is None:
             lr = self.lr
         else:

@@ -1,9 +1,26 @@
 """Unit tests of lessons_lib.memory."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from lessons_lib.memory import STATE_BUFFERS, bytes_per_parameter, memory_table, state_buffers, state_gigabytes
+from lessons_lib.adaptive import Adagrad, RMSprop
+from lessons_lib.memory import (
+    STATE_BUFFERS,
+    TABLE_ROWS,
+    bytes_per_parameter,
+    memory_table,
+    state_buffers,
+    state_gigabytes,
+)
+from lessons_lib.optimizers import SGD, Adam, AdamW
+
+OPTIMIZERS = {
+    "SGD": SGD(0.01), "SGD + momentum": SGD(0.01, momentum=0.9), "Adam": Adam(), "AdamW": AdamW(),
+    "Adagrad": Adagrad(), "RMSprop": RMSprop(), "RMSprop + momentum": RMSprop(momentum=0.9),
+    "RMSprop (centered)": RMSprop(centered=True),
+    "RMSprop (centered) + momentum": RMSprop(momentum=0.9, centered=True),
+}
 
 
 def test_state_buffers():
@@ -24,17 +41,48 @@ def test_state_gigabytes():
     assert type(state_gigabytes("Adam", 7e9)) is float
 
 
+def test_adaptive_state_buffers():
+    assert [state_buffers(n) for n in ("Adagrad", "RMSprop", "RMSprop + momentum", "RMSprop (centered)",
+                                       "RMSprop (centered) + momentum")] == [1, 1, 2, 2, 3]
+    assert bytes_per_parameter("RMSprop (centered) + momentum") == 20          # w, g, square_avg, grad_avg, buf
+    assert state_gigabytes("Adagrad", 7e9) == 28.0
+
+
+def test_the_table_counts_the_buffers_each_optimizer_allocates():
+    """Every name in the table against the parameter-sized arrays its optimizer's init returns."""
+    assert set(OPTIMIZERS) == set(STATE_BUFFERS)
+    for name, opt in OPTIMIZERS.items():
+        state = opt.init(np.zeros(5))
+        arrays = [f for f in state._fields if isinstance(getattr(state, f), np.ndarray)]
+        assert len(arrays) == state_buffers(name), (name, arrays)
+
+
 def test_memory_table():
     rows = memory_table(7e9)
-    assert [r["optimizer"] for r in rows] == list(STATE_BUFFERS)
+    assert [r["optimizer"] for r in rows] == list(TABLE_ROWS) == ["SGD", "SGD + momentum", "Adam", "AdamW"]
     adamw = rows[-1]
     assert adamw == {"optimizer": "AdamW", "state buffers": 2, "state bytes/param": 8,
                      "total bytes/param": 16, "state GB": 56.0, "total GB": 112.0}
 
 
+def test_memory_table_of_chosen_optimizers():
+    rows = memory_table(1e9, 2, optimizers=["Adagrad", "RMSprop (centered) + momentum"])
+    assert rows == [
+        {"optimizer": "Adagrad", "state buffers": 1, "state bytes/param": 2, "total bytes/param": 6,
+         "state GB": 2.0, "total GB": 6.0},
+        {"optimizer": "RMSprop (centered) + momentum", "state buffers": 3, "state bytes/param": 6,
+         "total bytes/param": 10, "state GB": 6.0, "total GB": 10.0},
+    ]
+    assert [r["optimizer"] for r in memory_table(1e9, optimizers=list(STATE_BUFFERS))] == list(STATE_BUFFERS)
+    assert memory_table(1e9, optimizers="Adagrad") == memory_table(1e9, optimizers=["Adagrad"])
+
+
 def test_unknown_optimizer():
-    with pytest.raises(ValueError, match=r"optimizer must be one of \['SGD', 'SGD \+ momentum', 'Adam', 'AdamW'\]; got 'Lion'"):
+    with pytest.raises(ValueError, match=r"optimizer must be one of \['SGD', 'SGD \+ momentum', 'Adam', 'AdamW', "
+                                         r"'Adagrad', .*\]; got 'Lion'"):
         state_buffers("Lion")
+    with pytest.raises(ValueError, match="got 'RMSProp'"):
+        memory_table(1e9, optimizers=["RMSProp"])
 
 
 @pytest.mark.parametrize("bad", [0, -1e9])

@@ -14,6 +14,7 @@ import numpy as np
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from lessons_lib.adaptive import Adagrad, RMSprop
 from lessons_lib.clipping import clip_by_global_norm, clip_runs_by_norm, global_norm
 from lessons_lib.optimizers import SGD, Adam, AdamW, EMAMomentum
 from lessons_lib.precision import DynamicLossScaler
@@ -146,7 +147,7 @@ def test_loss_scale_invariants(init_exp, growth_factor, backoff, interval, found
                 assert state.scale == before.scale
 
 
-OPTIMIZER_KINDS = ["sgd", "heavy-ball", "nesterov", "ema", "adam", "adamw"]
+OPTIMIZER_KINDS = ["sgd", "heavy-ball", "nesterov", "ema", "adam", "adamw", "adagrad", "rmsprop", "rmsprop-centered"]
 
 
 def make_optimizer(kind, lr, mu, wd, b2):
@@ -160,6 +161,10 @@ def make_optimizer(kind, lr, mu, wd, b2):
         return EMAMomentum(lr, beta=mu)
     if kind == "adam":
         return Adam(lr, betas=(mu, b2), weight_decay=wd)
+    if kind == "adagrad":
+        return Adagrad(lr, lr_decay=mu / 10, weight_decay=wd, initial_accumulator_value=b2)
+    if kind.startswith("rmsprop"):
+        return RMSprop(lr, alpha=b2, momentum=mu, weight_decay=wd, centered=kind == "rmsprop-centered")
     return AdamW(lr, betas=(mu, b2), weight_decay=wd)
 
 

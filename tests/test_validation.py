@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pytest
 
+from lessons_lib.adaptive import Adagrad, RMSprop
 from lessons_lib.clipping import clip_by_global_norm, clip_by_value
 from lessons_lib.optimizers import SGD, Adam, AdamW, EMAMomentum
 from lessons_lib.runner import run
@@ -45,6 +46,8 @@ LR_OWNERS = {
     "EMAMomentum": lambda lr: EMAMomentum(lr=lr),
     "Adam": lambda lr: Adam(lr=lr),
     "AdamW": lambda lr: AdamW(lr=lr),
+    "Adagrad": lambda lr: Adagrad(lr=lr),
+    "RMSprop": lambda lr: RMSprop(lr=lr),
     "constant": lambda lr: constant(lr),
 }
 
@@ -60,7 +63,7 @@ def test_per_run_lr_array_with_a_bad_entry():
     assert "min 0" in msg and "max 0.2" in msg
 
 
-@pytest.mark.parametrize("owner", ["SGD", "EMAMomentum", "Adam", "AdamW"])
+@pytest.mark.parametrize("owner", ["SGD", "EMAMomentum", "Adam", "AdamW", "Adagrad", "RMSprop"])
 def test_step_lr_override_must_not_be_negative(owner):
     opt = LR_OWNERS[owner](0.1)
     w = np.zeros(2)
@@ -113,6 +116,33 @@ def test_ema_beta_and_sgd_momentum_in_unit_interval(value, shown):
     raises_naming(lambda: SGD(0.1, momentum=value), "momentum", f"got {shown}", "[0, 1)")
 
 
+@pytest.mark.parametrize("value,shown", [(1.0, "1.0"), (-0.5, "-0.5"), (2, "2.0"), (math.nan, "nan")])
+def test_rmsprop_alpha_and_momentum_in_unit_interval(value, shown):
+    """Stricter than torch, which takes any alpha >= 0 and momentum >= 0: alpha 1 never updates
+    the average (every step divides by eps) and momentum >= 1 never forgets a gradient."""
+    raises_naming(lambda: RMSprop(alpha=value), "alpha", f"got {shown}", "[0, 1)")
+    raises_naming(lambda: RMSprop(momentum=value), "momentum", f"got {shown}", "[0, 1)")
+    RMSprop(alpha=0.0, momentum=0.0)                  # 0 is allowed for both, as in torch
+
+
+@pytest.mark.parametrize("value", ["False", 1, None, np.array([True, False])])
+def test_rmsprop_centered_must_be_a_bool(value):
+    raises_naming(lambda: RMSprop(centered=value), "centered", repr(value), "True or False")
+
+
+@pytest.mark.parametrize("name", ["lr_decay", "initial_accumulator_value"])
+@pytest.mark.parametrize("value,shown", [(-0.01, "-0.01"), (math.inf, "inf"), (math.nan, "nan")])
+def test_adagrad_lr_decay_and_initial_accumulator_value_must_be_nonnegative(name, value, shown):
+    raises_naming(lambda: Adagrad(**{name: value}), name, f"got {shown}", ">= 0")
+    Adagrad(**{name: 0.0})
+
+
+def test_adagrad_per_run_initial_value_needs_params_with_one_row_per_run():
+    opt = Adagrad(initial_accumulator_value=np.array([0.0, 0.1, 0.2]))
+    raises_naming(lambda: opt.init(np.zeros(3)), "3 runs", "(3, d)", "got (3,)")
+    assert opt.init(np.zeros((3, 2))).sum.shape == (3, 2)
+
+
 def test_dampening_in_closed_unit_interval():
     raises_naming(lambda: SGD(0.1, momentum=0.9, dampening=1.5), "dampening", "got 1.5", "[0, 1]")
     raises_naming(lambda: SGD(0.1, momentum=0.9, dampening=-0.1), "dampening", "got -0.1", "[0, 1]")
@@ -127,7 +157,7 @@ def test_nesterov_needs_momentum_and_no_dampening():
 
 # ---------------------------------------------------------------- eps <= 0
 
-@pytest.mark.parametrize("cls", [Adam, AdamW])
+@pytest.mark.parametrize("cls", [Adam, AdamW, Adagrad, RMSprop])
 @pytest.mark.parametrize("value,shown", BAD_POSITIVE[:4])
 def test_eps_must_be_positive(cls, value, shown):
     raises_naming(lambda: cls(eps=value), "eps", f"got {shown}", "> 0")
@@ -141,7 +171,8 @@ def test_clipping_eps_must_be_positive():
 
 @pytest.mark.parametrize("make", [
     lambda v: SGD(0.1, weight_decay=v), lambda v: Adam(weight_decay=v), lambda v: AdamW(weight_decay=v),
-], ids=["SGD", "Adam", "AdamW"])
+    lambda v: Adagrad(weight_decay=v), lambda v: RMSprop(weight_decay=v),
+], ids=["SGD", "Adam", "AdamW", "Adagrad", "RMSprop"])
 @pytest.mark.parametrize("value,shown", [(-0.01, "-0.01"), (-1, "-1.0"), (math.inf, "inf"), (math.nan, "nan")])
 def test_weight_decay_must_be_nonnegative(make, value, shown):
     raises_naming(lambda: make(value), "weight_decay", f"got {shown}", ">= 0")
@@ -163,7 +194,8 @@ def test_max_norm_must_be_positive(value, shown):
 
 # ---------------------------------------------------------------- mismatched shapes
 
-@pytest.mark.parametrize("opt", [SGD(0.1, momentum=0.9), EMAMomentum(0.1), Adam(), AdamW()],
+@pytest.mark.parametrize("opt", [SGD(0.1, momentum=0.9), EMAMomentum(0.1), Adam(), AdamW(), Adagrad(),
+                                 RMSprop(momentum=0.9, centered=True)],
                          ids=lambda o: type(o).__name__)
 @pytest.mark.parametrize("w_shape,g_shape", [((2,), (3,)), ((4, 2), (2,)), ((2,), (2, 1))])
 def test_params_and_grads_shapes_must_match(opt, w_shape, g_shape):
@@ -184,7 +216,8 @@ def test_start_shape_must_match_runs():
 
 # ---------------------------------------------------------------- non-finite inputs
 
-@pytest.mark.parametrize("opt", [SGD(0.1), SGD(0.1, momentum=0.9), EMAMomentum(0.1), Adam(), AdamW()],
+@pytest.mark.parametrize("opt", [SGD(0.1), SGD(0.1, momentum=0.9), EMAMomentum(0.1), Adam(), AdamW(), Adagrad(),
+                                 RMSprop(momentum=0.9, centered=True)],
                          ids=lambda o: type(o).__name__)
 @pytest.mark.parametrize("bad,shown,index", [
     ([math.inf, 1.0], "inf", "[0]"), ([1.0, -math.inf], "-inf", "[1]"), ([1.0, math.nan], "nan", "[1]"),
