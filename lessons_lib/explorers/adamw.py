@@ -97,7 +97,8 @@ def _build(cv):
         lines[key] = (add_line(cv, ax_p, "-", color=color, linewidth=1.3, label=label),
                       add_line(cv, ax_u, "-", color=color, linewidth=1.5, label=label),
                       add_line(cv, ax_l, "-", color=color, linewidth=1.5, label=label))
-    cv.legend(ax_u, [lines["adamw"][1], lines["adam_l2"][1]], loc="center right")
+    cv.legend(ax_u, [lines["adamw"][1], lines["adam_l2"][1]], loc="upper right")
+    cv.legend(ax_l, [lines["adamw"][2], lines["adam_l2"][2]], loc="upper right")
     cv.legend(ax_p, [lines["adamw"][0], lines["adam_l2"][0]], loc="lower left")
     return lines
 
@@ -117,10 +118,11 @@ def draw_adamw(cv, r, params):
         if u.size:
             lo, hi = min(lo, float(u.min())), max(hi, float(u.max()))
     pad = 0.05 * (hi - lo)
-    ax_u.set_ylim(round_down(lo - pad), round_up(hi + pad))
+    # room above the curves for the legend (every curve starts at 1 and may stay near it)
+    ax_u.set_ylim(round_down(lo - pad), round_up(hi + 0.4 * (hi - lo)))
     for ax in (ax_u, ax_l):
         ax.set_xlim(0, r["steps"])
-    ax_l.set_ylim(*log_limits(r["adamw"]["losses"], r["adam_l2"]["losses"], top_at_least=100))
+    ax_l.set_ylim(*log_limits(r["adamw"]["losses"], r["adam_l2"]["losses"], top_at_least=1e4))
     cv.notice.set_text(r["problem"] or "")
 
 
