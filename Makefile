@@ -43,7 +43,7 @@ lab: setup
 # The whole suite: unit, property and conformance tests, the printout and classroom checks,
 # and strict nbval over every lesson and solution, on 2 workers (one notebook per worker).
 test: setup
-	$(PY) -m pytest -n 2 --dist loadfile -rs $(PYTEST_NB) tests notebooks solutions
+	$(PY) -m pytest -n 2 --dist loadfile -rs $(PYTEST_NB) notebooks tests solutions
 
 test-unit: setup
 	$(PY) -m pytest -p no:nbval -rs tests

@@ -182,12 +182,13 @@ def bench_notebooks() -> None:
 
 def bench_suite() -> None:
     cmd = [sys.executable, "-m", "pytest", "-q", "-n", "2", "--dist", "loadfile", "--nbval",
-           "--nbval-sanitize-with", "nbval_sanitize.cfg", "tests", "notebooks", "solutions"]
+           "--nbval-sanitize-with", "nbval_sanitize.cfg", "notebooks", "tests", "solutions"]   # as make test
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     last = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else "(no output)"
-    row("4 whole test suite, 2 workers", f"{wall:.1f} s", last[:34], wall < 60 and proc.returncode == 0,
+    # target (issue 13): <= 100 s with torch and the real-browser test on this 2-core machine kind
+    row("4 whole test suite, 2 workers", f"{wall:.1f} s", last[:34], wall <= 100 and proc.returncode == 0,
         {"seconds": wall, "returncode": proc.returncode, "summary": last})
 
 
