@@ -137,14 +137,16 @@ def bwrap_command(bwrap: str, build: Path, submission: Path, limits: Limits) -> 
             cmd += ["--symlink", os.readlink(target), target]
         elif os.path.isdir(target):
             cmd += ["--ro-bind", target, target]
+    scratch = str(limits.scratch_mb * 2**20)
+    # the private /tmp first: the Python installation or the course's venv may live under /tmp
+    # (a CI checkout), and a later mount overlays an earlier one
+    cmd += ["--size", scratch, "--tmpfs", "/tmp"]
     for p in _python_paths():
         if not p.startswith("/usr/"):
             cmd += ["--ro-bind", p, p]
     for p in _hidden_packages():
         cmd += ["--tmpfs", p]
-    scratch = str(limits.scratch_mb * 2**20)
     cmd += ["--proc", "/proc", "--dev", "/dev",
-            "--size", scratch, "--tmpfs", "/tmp",
             "--size", scratch, "--tmpfs", f"{MOUNT}/work",
             "--ro-bind", str(build), f"{MOUNT}/course",
             "--ro-bind", str(submission), f"{MOUNT}/submission",

@@ -205,3 +205,13 @@ def test_a_sandbox_sees_only_python_its_build_and_its_copy_without_network(tmp_p
     assert got["course_writable"] is False
     assert max(got["pids"]) < 10, "its own pid namespace"
     assert got["uid"] == 65534
+
+
+def test_the_python_installation_is_mounted_over_the_private_tmp(monkeypatch):
+    """A checkout under /tmp (as in CI) keeps its venv visible: /tmp's tmpfs comes first."""
+    from course_tools import sandbox
+    monkeypatch.setattr(sandbox, "_python_paths", lambda: ["/tmp/ci/.venv", "/opt/python"])
+    cmd = sandbox.bwrap_command("bwrap", Path("/tmp/build"), Path("/tmp/sub"), sandbox.Limits(timeout=5))
+    tmpfs_at = next(i for i in range(len(cmd) - 1) if cmd[i] == "--tmpfs" and cmd[i + 1] == "/tmp")
+    venv_at = next(i for i in range(len(cmd) - 2) if cmd[i:i + 3] == ["--ro-bind", "/tmp/ci/.venv", "/tmp/ci/.venv"])
+    assert tmpfs_at < venv_at
