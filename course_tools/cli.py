@@ -24,7 +24,8 @@ import signal
 import sys
 from pathlib import Path
 
-from .autograder import GradeOptions, Journal, feedback_text, grade, summary, write_csv
+from .autograder import GradeOptions, grade
+from .reports import Journal, feedback_text, summary, write_csv
 from .exercises import DEFAULT_EXERCISES, DEFAULT_SOLUTIONS, ClassroomError, generate
 from .sandbox import UNSANDBOXED_WARNING, Limits, SandboxUnavailable, check_bwrap, find_bwrap
 

@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course_tools import autograder, cli, exercises
+from course_tools import autograder, cli, exercises, lessons
 
 from grading_helpers import EXERCISES, ROOT, SOLUTIONS, SUBMISSIONS, digest, run_grader
 
@@ -150,10 +150,10 @@ def test_the_temporary_copy_leaves_out_other_notebooks_and_respects_its_budget(t
     (src / "notes.txt").write_text("keep me", encoding="utf-8")
     (src / "data" / "big.bin").write_bytes(b"x" * 5000)
     (src / ".ipynb_checkpoints").mkdir()
-    autograder._copy_folder(src, tmp_path / "copy", keep=src / "04_adam.ipynb", budget=1000)
+    lessons.copy_folder(src, tmp_path / "copy", keep=src / "04_adam.ipynb", budget=1000)
     copied = sorted(str(p.relative_to(tmp_path / "copy")) for p in (tmp_path / "copy").rglob("*") if p.is_file())
     assert copied == ["04_adam.ipynb", "notes.txt"]
-    autograder._copy_folder(src, tmp_path / "copy2", keep=src / "04_adam.ipynb")
+    lessons.copy_folder(src, tmp_path / "copy2", keep=src / "04_adam.ipynb")
     assert (tmp_path / "copy2" / "data" / "big.bin").exists()
 
 
