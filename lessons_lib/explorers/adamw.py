@@ -1,4 +1,4 @@
-"""Lesson 05's explorer: AdamW's decoupled decay shrinks a weight the data never touches; Adam + L2 does not.
+"""Lesson 05's explorer: AdamW shrinks a weight the data never touches by (1 - lr wd) per step; Adam + L2 moves it about one lr per step whatever wd is.
 
     AdamW:     w <- w (1 - lr wd), then Adam on the data gradient  -> c shrinks by (1 - lr wd)
     Adam + L2: g <- g + wd w goes through m / sqrt(v)             -> c moves about lr per step
