@@ -268,7 +268,18 @@ def test_clipping_counts_and_norms():
     assert np.array_equal(never["params"], never["unclipped"]["params"])
     always = E.compute_clipping(max_norm=1e-3)
     assert always["clipped_fraction"] == 1.0
-    assert "a symptom" in always["readout"]
+    assert "a symptom (lr or threshold)" in always["readout"]
+
+
+def test_clipping_symptom_warning_is_for_sgd_and_adamw_gets_its_own_wording():
+    # lesson 07: AdamW at lr 0.018, max_norm 1 clips on 59 of 60 steps, but clipping does not shorten its step
+    sgd = E.compute_clipping(max_norm=1, lr=0.018, optimizer="sgd")
+    adamw = E.compute_clipping(max_norm=1, lr=0.018, optimizer="adamw")
+    assert sgd["clipped_steps"] == 56 and adamw["clipped_steps"] == 59
+    assert "a symptom (lr or threshold), not a fix" in sgd["readout"]
+    assert "a symptom (lr or threshold)" not in adamw["readout"]
+    assert "for AdamW not by itself a symptom" in adamw["readout"]
+    assert "nearly every step" not in E.compute_clipping(max_norm=20, lr=0.018, optimizer="adamw")["readout"]
 
 
 def test_loss_scaling_underflow_overflow_and_scaler_rule():

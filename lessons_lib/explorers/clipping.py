@@ -46,7 +46,11 @@ def compute_clipping(max_norm=20.0, lr=0.018, optimizer="sgd", steps=60):
                f"({fraction:.0%}); largest pre-clip norm {num(max_pre)}\n"
                f"with clipping: {outcome(clipped, steps)}; without: {outcome(plain, steps)}")
     if fraction > 0.9 and taken >= 5:
-        readout += "\nclipping fires on nearly every step: a symptom (lr or threshold), not a fix"
+        if optimizer == "sgd":      # SGD's step is lr * clipped gradient: every step is cut to lr * max_norm
+            readout += "\nclipping fires on nearly every step: a symptom (lr or threshold), not a fix"
+        else:                       # clipping does not shorten AdamW's step (lesson 07)
+            readout += ("\nclipping fires on nearly every step: for AdamW not by itself a symptom, "
+                        "since clipping does not shorten its step")
     problems = [f"{lab} diverged at step {t.diverged_at}"
                 for lab, t in (("clipped run", clipped), ("unclipped run", plain)) if t.diverged]
     return {
