@@ -290,20 +290,7 @@ def test_batch_of_starts_equals_single_runs():
             np.testing.assert_array_equal(batch.params[:, r], run(opt, 50, start=starts[r]).params)
 
 
-@pytest.mark.parametrize("make", [
-    lambda: Adagrad(0.1, lr_decay=0.01, weight_decay=0.1, initial_accumulator_value=0.1),
-    lambda: RMSprop(0.01),
-    lambda: RMSprop(0.01, momentum=0.9, centered=True, weight_decay=0.1),
-],
-                         ids=["adagrad", "rmsprop", "rmsprop-centered-momentum"])
-def test_float32_params_and_state_stay_float32(make):
-    opt = make()
-    w = np.ones(3, dtype=np.float32)
-    state = opt.init(w)
-    for _ in range(3):
-        w, state = opt.step(w, np.full(3, 0.5, dtype=np.float32), state)
-    assert w.dtype == np.float32
-    assert all(b.dtype == np.float32 for b in state if isinstance(b, np.ndarray))
+# float32 params and state: tests/test_optimizers.py::test_float32_params_and_state_stay_float32
 
 
 def test_float32_stays_float32_with_per_run_float64_hyperparameters():

@@ -278,24 +278,4 @@ def test_scheduled_lr_matches_torch_param_group_lr(torch, kind):
     assert max_diff(trace.params, positions) <= TOL
 
 
-@pytest.mark.parametrize("name", ["adagrad", "rmsprop", "rmsprop-centered-momentum"])
-def test_float32_parameters_stay_float32_and_follow_torch_float32(torch, name):
-    ours, theirs = {
-        "adagrad": (Adagrad(lr=0.1, lr_decay=0.01), lambda ps: torch.optim.Adagrad(ps, lr=0.1, lr_decay=0.01)),
-        "rmsprop": (RMSprop(lr=0.01), lambda ps: torch.optim.RMSprop(ps, lr=0.01)),
-        "rmsprop-centered-momentum": (RMSprop(lr=0.003, momentum=0.9, centered=True),
-                                      lambda ps: torch.optim.RMSprop(ps, lr=0.003, momentum=0.9, centered=True)),
-    }[name]
-    c = np.array([100.0, 1.0], dtype=np.float32)
-    w = np.array([1.0, 1.0], dtype=np.float32)
-    p = torch.nn.Parameter(torch.tensor([1.0, 1.0], dtype=torch.float32))
-    opt = theirs([p])
-    state = ours.init(w)
-    for _ in range(100):
-        w, state = ours.step(w, c * w, state)
-        opt.zero_grad()
-        (0.5 * (torch.from_numpy(c) * p * p).sum()).backward()
-        opt.step()
-        assert w.dtype == np.float32
-        assert all(b.dtype == np.float32 for b in state if isinstance(b, np.ndarray))
-    np.testing.assert_allclose(w, p.detach().numpy(), rtol=1e-5, atol=1e-6)
+# float32 paths against torch: tests/test_conformance_torch.py::test_float32_parameters_stay_float32_and_follow_torch_float32

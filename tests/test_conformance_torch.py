@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from lessons_lib.clipping import clip_by_global_norm, clip_runs_by_norm
+from lessons_lib.adaptive import Adagrad, RMSprop
 from lessons_lib.optimizers import SGD, Adam, AdamW
 from lessons_lib.precision import DynamicLossScaler, to_bfloat16, to_fp16, unscale
 from lessons_lib.runner import run
@@ -491,13 +492,20 @@ def test_bfloat16_emulation_matches_torch_bfloat16(torch):
 
 # ---------------------------------------------------------------- float32 stays float32
 
-@pytest.mark.parametrize("name", ["sgd-momentum", "adam", "adamw"])
+FLOAT32_CASES = ["sgd-momentum", "adam", "adamw", "adagrad", "rmsprop", "rmsprop-centered-momentum"]
+
+
+@pytest.mark.parametrize("name", FLOAT32_CASES)
 def test_float32_parameters_stay_float32_and_follow_torch_float32(torch, name):
     """Like a float32 tensor: params and state keep their dtype, and the path follows torch's."""
-    ours, theirs = {
-        "sgd-momentum": (SGD(lr=0.01, momentum=0.9), lambda ps: torch.optim.SGD(ps, lr=0.01, momentum=0.9)),
-        "adam": (Adam(lr=0.01), lambda ps: torch.optim.Adam(ps, lr=0.01)),
-        "adamw": (AdamW(lr=0.01, weight_decay=0.1), lambda ps: torch.optim.AdamW(ps, lr=0.01, weight_decay=0.1)),
+    ours, theirs, atol = {
+        "sgd-momentum": (SGD(lr=0.01, momentum=0.9), lambda ps: torch.optim.SGD(ps, lr=0.01, momentum=0.9), 1e-7),
+        "adam": (Adam(lr=0.01), lambda ps: torch.optim.Adam(ps, lr=0.01), 1e-7),
+        "adamw": (AdamW(lr=0.01, weight_decay=0.1), lambda ps: torch.optim.AdamW(ps, lr=0.01, weight_decay=0.1), 1e-7),
+        "adagrad": (Adagrad(lr=0.1, lr_decay=0.01), lambda ps: torch.optim.Adagrad(ps, lr=0.1, lr_decay=0.01), 1e-6),
+        "rmsprop": (RMSprop(lr=0.01), lambda ps: torch.optim.RMSprop(ps, lr=0.01), 1e-6),
+        "rmsprop-centered-momentum": (RMSprop(lr=0.003, momentum=0.9, centered=True),
+                                      lambda ps: torch.optim.RMSprop(ps, lr=0.003, momentum=0.9, centered=True), 1e-6),
     }[name]
     c = np.array([100.0, 1.0], dtype=np.float32)
     w = np.array([1.0, 1.0], dtype=np.float32)
@@ -511,4 +519,4 @@ def test_float32_parameters_stay_float32_and_follow_torch_float32(torch, name):
         opt.step()
         assert w.dtype == np.float32
         assert all(b.dtype == np.float32 for b in state if isinstance(b, np.ndarray))
-    np.testing.assert_allclose(w, p.detach().numpy(), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(w, p.detach().numpy(), rtol=1e-5, atol=atol)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lessons_lib.adaptive import Adagrad, RMSprop
 from lessons_lib.optimizers import SGD, Adam, AdamState, AdamW, EMAMomentum, EMAMomentumState, SGDState
 from lessons_lib.runner import run
 from lessons_lib.surfaces import COURSE, START
@@ -287,8 +288,12 @@ def test_batched_bias_correction_powers_are_python_pow_bitwise():
 
 
 @pytest.mark.parametrize("make", [lambda: SGD(0.01), lambda: SGD(0.01, momentum=0.9),
-                                  lambda: EMAMomentum(0.01), lambda: Adam(0.01), lambda: AdamW(0.01)],
-                         ids=["sgd", "heavy-ball", "ema", "adam", "adamw"])
+                                  lambda: EMAMomentum(0.01), lambda: Adam(0.01), lambda: AdamW(0.01),
+                                  lambda: Adagrad(0.1, lr_decay=0.01, weight_decay=0.1, initial_accumulator_value=0.1),
+                                  lambda: RMSprop(0.01),
+                                  lambda: RMSprop(0.01, momentum=0.9, centered=True, weight_decay=0.1)],
+                         ids=["sgd", "heavy-ball", "ema", "adam", "adamw",
+                              "adagrad", "rmsprop", "rmsprop-centered-momentum"])
 def test_float32_params_and_state_stay_float32(make):
     opt = make()
     w = np.ones(3, dtype=np.float32)
