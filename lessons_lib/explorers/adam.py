@@ -87,9 +87,7 @@ def _build(cv):
 
 def draw_adam(cv, r, params):
     """Path with the chosen step marked, step size per coordinate, and loss per step."""
-    if cv.artists is None:
-        cv.artists = _build(cv)
-    path, here, sa, sb, loss, cur_s, cur_l = cv.artists
+    path, here, sa, sb, loss, cur_s, cur_l = cv.built(_build)
     _, ax_s, ax_l = cv.axes
     set_path(path, r["params"])
     t = r["at_step"]

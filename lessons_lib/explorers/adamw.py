@@ -105,11 +105,10 @@ def _build(cv):
 
 def draw_adamw(cv, r, params):
     """Both paths in (a, b), the untouched weight u per step, and both losses."""
-    if cv.artists is None:
-        cv.artists = _build(cv)
+    artists = cv.built(_build)
     _, ax_u, ax_l = cv.axes
     lo, hi = 0.0, 1.0
-    for key, (lp, lu, ll) in cv.artists.items():
+    for key, (lp, lu, ll) in artists.items():
         d = r[key]
         set_path(lp, d["params"])
         set_curve(lu, d["untouched"])

@@ -90,8 +90,8 @@ class Canvas:
     """The explorer's picture: a row of panels (one small figure each, so a rescaled axis
     redraws only its own panel) under a one-line notice strip, composed into one PNG.
 
-    An explorer's draw function keeps its artists on the canvas (``canvas.artists``, built on
-    the first draw) and only changes their data afterwards.
+    An explorer's draw function keeps its artists on the canvas (``canvas.built(build)``: built
+    on the first draw, returned as they are afterwards) and only changes their data.
     """
 
     def __init__(self, widths=(3.4, 3.3, 3.3), height=3.3, panel_margins=None, **adjust):
@@ -106,6 +106,12 @@ class Canvas:
         self.notice = self.dyn(self.strip.fig.text(0.008, 0.5, "", ha="left", va="center", fontsize=10,
                                                    color="crimson", fontweight="bold"))
         self.artists = None
+
+    def built(self, build):
+        """The explorer's artists: ``build(self)`` on the first call, the same objects afterwards."""
+        if self.artists is None:
+            self.artists = build(self)
+        return self.artists
 
     @property
     def full_redraws(self) -> int:

@@ -87,9 +87,7 @@ def _build(cv):
 
 def draw_clipping(cv, r, params):
     """Pre-clip norms with the threshold and the clipped steps, both paths, both losses."""
-    if cv.artists is None:
-        cv.artists = _build(cv)
-    norm, hit, thr, p1, p2, l1, l2 = cv.artists
+    norm, hit, thr, p1, p2, l1, l2 = cv.built(_build)
     ax_n, _, ax_l = cv.axes
     steps = r["steps"]
     k = np.arange(steps)

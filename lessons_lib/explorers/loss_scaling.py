@@ -115,9 +115,7 @@ def _build(cv):
 
 def draw_loss_scaling(cv, r, params):
     """log2 of the scale with the skipped steps, underflowed values so far, both losses."""
-    if cv.artists is None:
-        cv.artists = _build(cv)
-    scale, skip, ua, ub, l1, l2 = cv.artists
+    scale, skip, ua, ub, l1, l2 = cv.built(_build)
     ax_s, ax_u, ax_l = cv.axes
     steps = r["steps"]
     k = np.arange(steps)

@@ -133,9 +133,7 @@ def _build(cv):
 
 def draw_momentum(cv, r, params):
     """Path on the contours, loss per step, and the map with the chosen and the best setting."""
-    if cv.artists is None:
-        cv.artists = _build(cv)
-    m = cv.artists
+    m = cv.built(_build)
     _, ax_l, ax_h = cv.axes
     if m["shown_map"] != (r["convention"], r["steps"]):
         with np.errstate(all="ignore"):

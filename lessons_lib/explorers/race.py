@@ -123,9 +123,7 @@ def _build(cv):
 
 def draw_race(cv, r, params):
     """The racers' paths up to the chosen step (a dot where each is), and their losses."""
-    if cv.artists is None:
-        cv.artists = _build(cv)
-    lines, cursor = cv.artists
+    lines, cursor = cv.built(_build)
     ax_l = cv.axes[1]
     k = r["at_step"]
     all_losses = []

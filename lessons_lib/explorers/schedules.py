@@ -96,9 +96,7 @@ def _build(cv):
 
 def draw_schedule(cv, r, params):
     """The two lr curves, their losses per step, and their paths on the contours."""
-    if cv.artists is None:
-        cv.artists = _build(cv)
-    s1, s2, l1, l2, p1, p2 = cv.artists
+    s1, s2, l1, l2, p1, p2 = cv.built(_build)
     ax_s, ax_l, _ = cv.axes
     total = r["total_steps"]
     set_curve(s1, r["lrs"])

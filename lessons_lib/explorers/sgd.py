@@ -77,9 +77,7 @@ def _build(cv):
 
 def draw_sgd(cv, r, params):
     """Path on the contours, loss per step (log), and the two multipliers as bars."""
-    if cv.artists is None:
-        cv.artists = _build(cv)
-    path, end, loss, bars, labels = cv.artists
+    path, end, loss, bars, labels = cv.built(_build)
     ax_l = cv.axes[1]
     set_path(path, r["params"])
     finite = r["params"][np.all(np.isfinite(r["params"]), axis=-1)]
