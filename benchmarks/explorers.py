@@ -25,12 +25,12 @@ UPDATES = 50
 SWEEPS = {
     "02": ("lr", list(np.geomspace(1e-3, 0.03, 25))),
     "03": ("lr", list(np.geomspace(1e-3, 0.3, 25))),
-    "04": ("at_step", list(range(1, 26))),
-    "05": ("weight_decay", list(np.geomspace(1e-3, 1.0, 25))),
-    "06": ("warmup_steps", list(range(0, 50, 2))),
-    "07": ("max_norm", list(np.geomspace(0.1, 200, 25))),
-    "08": ("log2_scale", list(range(0, 40, 2)) + list(range(39, 30, -2))),
-    "09": ("at_step", list(range(0, 81, 3))),
+    "05": ("at_step", list(range(1, 26))),
+    "06": ("weight_decay", list(np.geomspace(1e-3, 1.0, 25))),
+    "07": ("warmup_steps", list(range(0, 50, 2))),
+    "08": ("max_norm", list(np.geomspace(0.1, 200, 25))),
+    "09": ("log2_scale", list(range(0, 40, 2)) + list(range(39, 30, -2))),
+    "10": ("at_step", list(range(0, 81, 3))),
 }
 """lesson -> (main control, the values a learner sweeps through while dragging it)."""
 
@@ -93,12 +93,12 @@ DRAG_TARGET_MS = 150.0
 DRAGS = {
     "02": ("lr", [float(v) for v in np.geomspace(1e-3, 0.03, DRAG_VALUES)]),
     "03": ("lr", [float(v) for v in np.geomspace(1e-3, 0.3, DRAG_VALUES)]),
-    "04": ("at_step", list(range(1, 1 + DRAG_VALUES))),
-    "05": ("weight_decay", [float(v) for v in np.geomspace(1e-3, 1.0, DRAG_VALUES)]),
-    "06": ("warmup_steps", list(range(0, 2 * DRAG_VALUES, 2))),
-    "07": ("max_norm", [float(v) for v in np.geomspace(0.1, 200, DRAG_VALUES)]),
-    "08": ("log2_scale", list(range(0, DRAG_VALUES))),
-    "09": ("at_step", list(range(20, 20 + 2 * DRAG_VALUES, 2))),
+    "05": ("at_step", list(range(1, 1 + DRAG_VALUES))),
+    "06": ("weight_decay", [float(v) for v in np.geomspace(1e-3, 1.0, DRAG_VALUES)]),
+    "07": ("warmup_steps", list(range(0, 2 * DRAG_VALUES, 2))),
+    "08": ("max_norm", [float(v) for v in np.geomspace(0.1, 200, DRAG_VALUES)]),
+    "09": ("log2_scale", list(range(0, DRAG_VALUES))),
+    "10": ("at_step", list(range(20, 20 + 2 * DRAG_VALUES, 2))),
 }
 """lesson -> (control, 30 distinct values a hand passes through in one drag)."""
 

@@ -193,7 +193,7 @@ def bench_suite() -> None:
 
 
 # 6. Grading a class ------------------------------------------------------------------------
-def bench_grading(copies: int = 100, lesson: str = "05_adamw.ipynb") -> None:
+def bench_grading(copies: int = 100, lesson: str = "06_adamw.ipynb") -> None:
     """`copies` students who all handed in the solved lesson, graded serially and with --jobs 2,
     each in its own sandbox (without bubblewrap: unsandboxed, and the row says so)."""
     import shutil

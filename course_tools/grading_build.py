@@ -148,13 +148,13 @@ LESSON_PIECES = {
     "01": ("optimizers",),                 # one SGD step, by hand
     "02": ("optimizers", "run"),           # the stability limit, and SGD written as a loop
     "03": ("optimizers",),                 # SGD and momentum paths, by hand
-    "04": ("optimizers",),                 # Adam's first step and three steps, by hand
-    "05": ("optimizers",),                 # an AdamW step from the equations
-    "06": ("schedules",),                  # warmup-cosine
-    "07": ("clip_by_global_norm",),        # the clipping factor and global-norm clipping
-    "08": ("loss_scaler",),                # the dynamic loss-scaler update
-    "09": ("run", "memory"),               # the training loop and the state-memory table
-    "10": ("logistic_hessian",),           # the logistic Hessian and its condition number
+    "05": ("optimizers",),                 # Adam's first step and three steps, by hand
+    "06": ("optimizers",),                 # an AdamW step from the equations
+    "07": ("schedules",),                  # warmup-cosine
+    "08": ("clip_by_global_norm",),        # the clipping factor and global-norm clipping
+    "09": ("loss_scaler",),                # the dynamic loss-scaler update
+    "10": ("run", "memory"),               # the training loop and the state-memory table
+    "11": ("logistic_hessian",),           # the logistic Hessian and its condition number
 }
 
 

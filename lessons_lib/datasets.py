@@ -1,4 +1,4 @@
-"""A small synthetic data set for lesson 10: "ticket triage", a binary classification.
+"""A small synthetic data set for lesson 11: "ticket triage", a binary classification.
 
 Each row is a support ticket; the label says whether it was escalated (1) or handled as
 routine (0). Two features, both centred on zero:

@@ -15,7 +15,7 @@ STATE_BUFFERS = {
     "Adagrad": 1, "RMSprop": 1, "RMSprop + momentum": 2, "RMSprop (centered)": 2, "RMSprop (centered) + momentum": 3,
 }
 # END GRADED PIECE
-# the rows memory_table prints unless asked for others (lesson 09's table)
+# the rows memory_table prints unless asked for others (lesson 10's table)
 TABLE_ROWS = ("SGD", "SGD + momentum", "Adam", "AdamW")
 
 

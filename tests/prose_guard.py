@@ -14,7 +14,7 @@ Integers 0-10 are exempt unless they make a claim ("factor of 3", "3 times", "3x
 Vague magnitudes ("thousands of times", "orders of magnitude") are always flagged: quote the
 printed number instead. The guard also checks each lesson's section order.
 
-    python tests/prose_guard.py notebooks/04_adam.ipynb [...]     # list the problems
+    python tests/prose_guard.py notebooks/05_adam.ipynb [...]     # list the problems
 """
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ VAGUE = re.compile(r"\b(?:hundreds|thousands|millions|billions)\s+of\s+times\b|\
                    r"|\bmany times (?:lower|higher|smaller|larger|faster|slower)\b", re.IGNORECASE)
 # text that contains digits but quotes no measurement: links, file names, lesson references
 NOT_A_CLAIM = [
+    re.compile(r"\|\s*\d\d\s*\|(?=\s*\[[^\]]*\]\(\d\d_)"),                 # a lesson map row's number
     re.compile(r"\]\([^)]*\)"),                                   # link targets
     re.compile(r"https?://\S+"),
     re.compile(r"`?[\w./-]*\d\d_\w+(?:\.ipynb|\.json)?`?"),        # notebook and file names

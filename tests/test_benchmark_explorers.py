@@ -9,7 +9,7 @@ def test_race_defaults_are_the_tuned_settings():
 
 
 def test_measure_update_times_reports_median_and_p95_per_explorer():
-    row = measure_update_times(["09"], updates=10)["09"]
+    row = measure_update_times(["10"], updates=10)["10"]
     assert row["name"] == "race" and row["control"] == "at_step" and row["updates"] == 10
     assert 0 < row["compute_median_ms"] < row["median_ms"] <= row["p95_ms"]
     assert row["median_cpu_ms"] > 0 and row["panel_redraws"] >= 0

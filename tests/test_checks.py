@@ -297,7 +297,7 @@ def test_stability_run_wants_one_run_below_and_one_above(capsys):
     assert_wrong(verdict(checks.stability_run, capsys, **names), "`loss_above` did not grow")
 
 
-# ------------------------------------------------------------------ lesson 03-04
+# ------------------------------------------------------------------ lesson 03-05
 
 
 def test_three_steps_validates_the_learners_surface(capsys):
@@ -355,7 +355,7 @@ def test_adam_three_steps_detects_missing_bias_correction(capsys):
     assert_wrong(result, "bias correction")
 
 
-# ------------------------------------------------------------------ lesson 05
+# ------------------------------------------------------------------ lesson 06
 
 
 def _adamw_variant(kind):
@@ -411,7 +411,7 @@ def test_the_library_is_restored_after_a_blocked_call():
     assert run(SGD(0.01), 1).final_params.tolist() == [0.0, 0.99]
 
 
-# ------------------------------------------------------------------ lesson 06-07
+# ------------------------------------------------------------------ lesson 07-08
 
 
 def _schedule_variant(kind):
@@ -486,7 +486,7 @@ def test_global_norm_clipping_names_the_failing_case(kind, fragments, capsys):
     assert_wrong(result, *fragments)
 
 
-# ------------------------------------------------------------------ lesson 08-09
+# ------------------------------------------------------------------ lesson 09-10
 
 
 @pytest.mark.parametrize("names, fragment", [
@@ -536,7 +536,7 @@ def test_training_loop_spots_the_scheduler_stepped_first_and_missing_clipping(ca
     assert_wrong(verdict(checks.training_loop, capsys, train=make_train(clip=False)), "not clipped")
 
 
-# ------------------------------------------------------------------ lesson 10
+# ------------------------------------------------------------------ lesson 11
 
 
 def _hessian_variant(kind):

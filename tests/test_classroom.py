@@ -113,8 +113,8 @@ def test_the_module_runs_as_a_command():
 def test_unreadable_and_misplaced_submissions_get_zero_rows_without_running_anything(tmp_path):
     graded = autograder.grade([SUBMISSIONS / "invalid_json" / "01_one_uneven_surface.ipynb",
                                SUBMISSIONS / "not_a_notebook" / "homework.ipynb",
-                               SUBMISSIONS / "wrong_lesson" / "04_adam.ipynb",
-                               tmp_path / "05_adamw.ipynb"], SOLUTIONS)
+                               SUBMISSIONS / "wrong_lesson" / "05_adam.ipynb",
+                               tmp_path / "06_adamw.ipynb"], SOLUTIONS)
     assert [g.ungraded for g in graded] == [True, True, False, True], "another lesson's notebook is graded (0)"
     rows = [r for g in graded for r in g.rows]
     by_file = {}
@@ -125,11 +125,11 @@ def test_unreadable_and_misplaced_submissions_get_zero_rows_without_running_anyt
     assert "not a readable notebook" in invalid[0].message
     (unknown,) = by_file["not_a_notebook/homework.ipynb"]
     assert unknown.points == 0 and "not a readable notebook" in unknown.message
-    wrong = by_file["wrong_lesson/04_adam.ipynb"]
-    assert [r.exercise for r in wrong] == ["04_first_step", "04_v_measures", "04_v_constant_gradient",
-                                           "04_adam_three_steps"]
+    wrong = by_file["wrong_lesson/05_adam.ipynb"]
+    assert [r.exercise for r in wrong] == ["05_first_step", "05_v_measures", "05_v_constant_gradient",
+                                           "05_adam_three_steps"]
     assert all(r.points == 0 and "another lesson (03_momentum.ipynb)" in r.message for r in wrong)
-    missing = by_file[f"{tmp_path.name}/05_adamw.ipynb"]
+    missing = by_file[f"{tmp_path.name}/06_adamw.ipynb"]
     assert [(r.points, r.message) for r in missing] == [(0.0, "file not found")]
 
 
@@ -145,15 +145,15 @@ def test_grade_refuses_to_write_the_csv_over_a_submission(tmp_path, capsys):
 def test_the_temporary_copy_leaves_out_other_notebooks_and_respects_its_budget(tmp_path):
     src = tmp_path / "submitted"
     (src / "data").mkdir(parents=True)
-    (src / "04_adam.ipynb").write_text("{}", encoding="utf-8")
+    (src / "05_adam.ipynb").write_text("{}", encoding="utf-8")
     (src / "03_momentum.ipynb").write_text("{}", encoding="utf-8")
     (src / "notes.txt").write_text("keep me", encoding="utf-8")
     (src / "data" / "big.bin").write_bytes(b"x" * 5000)
     (src / ".ipynb_checkpoints").mkdir()
-    lessons.copy_folder(src, tmp_path / "copy", keep=src / "04_adam.ipynb", budget=1000)
+    lessons.copy_folder(src, tmp_path / "copy", keep=src / "05_adam.ipynb", budget=1000)
     copied = sorted(str(p.relative_to(tmp_path / "copy")) for p in (tmp_path / "copy").rglob("*") if p.is_file())
-    assert copied == ["04_adam.ipynb", "notes.txt"]
-    lessons.copy_folder(src, tmp_path / "copy2", keep=src / "04_adam.ipynb")
+    assert copied == ["05_adam.ipynb", "notes.txt"]
+    lessons.copy_folder(src, tmp_path / "copy2", keep=src / "05_adam.ipynb")
     assert (tmp_path / "copy2" / "data" / "big.bin").exists()
 
 

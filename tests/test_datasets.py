@@ -1,4 +1,4 @@
-"""Unit tests of lessons_lib.datasets: the ticket-triage data of lesson 10."""
+"""Unit tests of lessons_lib.datasets: the ticket-triage data of lesson 11."""
 from __future__ import annotations
 
 import numpy as np
@@ -70,7 +70,7 @@ def test_hessian_at_the_optimum_is_badly_conditioned():
         standardised = LogisticSurface(d.X_train / d.X_train.std(axis=0), d.y_train)
         assert standardised.condition_number < 3
     assert all(30 < k < 300 for k in kappas), kappas
-    assert round(kappas[0], 1) == 107.9                      # the number lesson 10 prints
+    assert round(kappas[0], 1) == 107.9                      # the number lesson 11 prints
 
 
 def test_the_contrast_matters_although_it_is_flat(data):

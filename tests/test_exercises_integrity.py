@@ -14,8 +14,8 @@ from course_tools import exercises
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
 EXERCISES = ROOT / "exercises"
-LESSONS = ["01_one_uneven_surface", "02_sgd_zigzag", "03_momentum", "04_adam", "05_adamw", "06_schedules",
-           "07_clipping", "08_loss_scaling", "09_capstone", "10_real_model"]
+LESSONS = ["01_one_uneven_surface", "02_sgd_zigzag", "03_momentum", "05_adam", "06_adamw", "07_schedules",
+           "08_clipping", "09_loss_scaling", "10_capstone", "11_real_model"]
 
 # The exercises COURSE.md asks for, and the graded cell that holds each.
 REQUIRED = {
@@ -23,16 +23,16 @@ REQUIRED = {
     "the stability limit, derived": "02_stability_limit",
     "the stability limit, confirmed by a run": "02_stability_run",
     "three steps by hand: SGD and framework momentum": "03_three_steps_by_hand",
-    "three steps by hand: Adam": "04_adam_three_steps",
-    "Adam's first bias-corrected step for g = [20, 0.2]": "04_first_step",
-    "what does v measure?": "04_v_measures",
-    "implement an Adam/AdamW step": "05_adamw_step",
-    "implement warmup-cosine": "06_warmup_cosine",
-    "the clipping factor for norm 50, threshold 5": "07_clip_factor",
-    "implement global-norm clipping": "07_global_norm_clipping",
-    "implement the dynamic loss-scaler update": "08_scaler_update",
-    "lesson 10: the logistic Hessian": "10_hessian",
-    "lesson 10: its condition number, raw and standardised": "10_condition_numbers",
+    "three steps by hand: Adam": "05_adam_three_steps",
+    "Adam's first bias-corrected step for g = [20, 0.2]": "05_first_step",
+    "what does v measure?": "05_v_measures",
+    "implement an Adam/AdamW step": "06_adamw_step",
+    "implement warmup-cosine": "07_warmup_cosine",
+    "the clipping factor for norm 50, threshold 5": "08_clip_factor",
+    "implement global-norm clipping": "08_global_norm_clipping",
+    "implement the dynamic loss-scaler update": "09_scaler_update",
+    "lesson 11: the logistic Hessian": "11_hessian",
+    "lesson 11: its condition number, raw and standardised": "11_condition_numbers",
 }
 
 TRIVIAL = {"else:", "try:", "finally:", "pass", "continue", "break", "return", "except:", "..."}

@@ -272,7 +272,7 @@ def test_clipping_counts_and_norms():
 
 
 def test_clipping_symptom_warning_is_for_sgd_and_adamw_gets_its_own_wording():
-    # lesson 07: AdamW at lr 0.018, max_norm 1 clips on 59 of 60 steps, but clipping does not shorten its step
+    # lesson 08: AdamW at lr 0.018, max_norm 1 clips on 59 of 60 steps, but clipping does not shorten its step
     sgd = E.compute_clipping(max_norm=1, lr=0.018, optimizer="sgd")
     adamw = E.compute_clipping(max_norm=1, lr=0.018, optimizer="adamw")
     assert sgd["clipped_steps"] == 56 and adamw["clipped_steps"] == 59

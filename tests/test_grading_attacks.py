@@ -30,15 +30,15 @@ EXPECTED = {
     "s1_showtraceback": {"01_one_sgd_step": "0"},
     "s1_custom_exc": {"01_one_sgd_step": "0"},
     "s1_patched_checks": {"01_one_sgd_step": "0"},
-    "s1_frame_reading": {"05_adamw_step": "0"},
+    "s1_frame_reading": {"06_adamw_step": "0"},
     "s1_hidden_globals": {"02_stability_limit": "2", "02_stability_run": "0"},
-    "s2_saved_step": {"05_adamw_step": "0"},
-    "s2_reload": {"05_adamw_step": "0"},
-    "s2_function_copy": {"05_adamw_step": "0"},
-    "s2_step_inplace": {"05_adamw_step": "0"},
-    "s2_schedule_formula": {"06_warmup_cosine": "0"},
-    "s2_scaler_update": {"08_scaler_update": "0"},
-    "s2_state_gigabytes": {"09_state_memory": "0"},
+    "s2_saved_step": {"06_adamw_step": "0"},
+    "s2_reload": {"06_adamw_step": "0"},
+    "s2_function_copy": {"06_adamw_step": "0"},
+    "s2_step_inplace": {"06_adamw_step": "0"},
+    "s2_schedule_formula": {"07_warmup_cosine": "0"},
+    "s2_scaler_update": {"09_scaler_update": "0"},
+    "s2_state_gigabytes": {"10_state_memory": "0"},
     "s3_read_solutions": {"01_one_sgd_step": "0"},
     "s3_symlink": {"01_one_sgd_step": "0"},
     "s4_overwrite_classmates": {"01_one_sgd_step": "0"},
@@ -49,9 +49,9 @@ EXPECTED = {
     "s5_print_flood": {"01_one_sgd_step": "0"},
     "s5_memory": {"01_one_sgd_step": "0"},
     "s5_sleepy_cells": {"01_one_sgd_step": "0"},
-    "s6_check_oracle": {"10_hessian": "3", "10_condition_numbers": "0"},
+    "s6_check_oracle": {"11_hessian": "3", "11_condition_numbers": "0"},
     "e7_copied_graded_cell": {"01_one_sgd_step": "2"},
-    "e7_hidden_test_only": {"05_adamw_step": "0"},
+    "e7_hidden_test_only": {"06_adamw_step": "0"},
     "e7_swapped_answers": {"02_stability_limit": "0", "02_stability_run": "0"},
 }
 
@@ -78,7 +78,7 @@ def attacked(tmp_path_factory):
     shutil.copytree(ATTACKS, submitted, symlinks=True)
     for name, source in (("classmate_untouched", EXERCISES), ("classmate_solved", SOLUTIONS)):
         (submitted / name).mkdir()
-        for lesson in ("01_one_uneven_surface.ipynb", "05_adamw.ipynb"):
+        for lesson in ("01_one_uneven_surface.ipynb", "06_adamw.ipynb"):
             shutil.copy(source / lesson, submitted / name / lesson)
     files = sorted(p for p in submitted.glob("*/*.ipynb"))
     classmates = {p: digest(p) for p in files if p.parent.name.startswith("classmate")}
@@ -149,16 +149,16 @@ def test_limits_end_a_notebook_with_the_reason(attacked):
 @pytest.mark.slow
 def test_library_pieces_are_absent_and_named(attacked):
     table = attacked["table"]
-    for case, exercise in (("s2_saved_step", "05_adamw_step"), ("s2_function_copy", "05_adamw_step"),
-                           ("s2_reload", "05_adamw_step"), ("s2_scaler_update", "08_scaler_update"),
-                           ("s2_schedule_formula", "06_warmup_cosine"), ("s2_state_gigabytes", "09_state_memory")):
+    for case, exercise in (("s2_saved_step", "06_adamw_step"), ("s2_function_copy", "06_adamw_step"),
+                           ("s2_reload", "06_adamw_step"), ("s2_scaler_update", "09_scaler_update"),
+                           ("s2_schedule_formula", "07_warmup_cosine"), ("s2_state_gigabytes", "10_state_memory")):
         assert "not available while grading" in table[case][exercise]["message"], table[case][exercise]
-    assert "No module named 'benchmarks'" in table["s2_step_inplace"]["05_adamw_step"]["message"]
+    assert "No module named 'benchmarks'" in table["s2_step_inplace"]["06_adamw_step"]["message"]
 
 
 @pytest.mark.slow
 def test_messages_and_feedback_hold_no_hidden_value_and_no_factor(attacked):
-    hidden = attacked["table"]["e7_hidden_test_only"]["05_adamw_step"]["message"]
+    hidden = attacked["table"]["e7_hidden_test_only"]["06_adamw_step"]["message"]
     assert "hidden test failed" in hidden and not any(ch.isdigit() for ch in hidden), hidden
     swapped = attacked["table"]["e7_swapped_answers"]
     assert "NameError" in swapped["02_stability_limit"]["message"]

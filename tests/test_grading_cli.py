@@ -14,7 +14,7 @@ from course_tools import cli
 from grading_helpers import ROOT, SOLUTIONS, SUBMISSIONS, require_sandbox, run_grader
 
 SOLVED_01 = SOLUTIONS / "01_one_uneven_surface.ipynb"
-LOOP_07 = SUBMISSIONS / "infinite_loop" / "07_clipping.ipynb"
+LOOP_07 = SUBMISSIONS / "infinite_loop" / "08_clipping.ipynb"
 
 
 def read_rows(path):
@@ -47,9 +47,9 @@ def test_without_bubblewrap_the_grader_refuses_unless_told_no_sandbox(tmp_path, 
 
 
 def test_folders_mean_their_notebooks_and_duplicates_are_graded_once():
-    files, notes = cli.expand([SUBMISSIONS / "partial", SUBMISSIONS / "partial" / "04_adam.ipynb",
-                               SUBMISSIONS / "partial" / ".." / "partial" / "04_adam.ipynb"])
-    assert files == [SUBMISSIONS / "partial" / "04_adam.ipynb"]
+    files, notes = cli.expand([SUBMISSIONS / "partial", SUBMISSIONS / "partial" / "05_adam.ipynb",
+                               SUBMISSIONS / "partial" / ".." / "partial" / "05_adam.ipynb"])
+    assert files == [SUBMISSIONS / "partial" / "05_adam.ipynb"]
     assert len(notes) == 2 and all("graded once" in n for n in notes)
     files, notes = cli.expand([ROOT / "benchmarks"])
     assert files == [] and "without notebooks" in notes[0]
@@ -64,7 +64,7 @@ def test_no_sandbox_warns_loudly_and_still_grades_with_the_trusted_tests(tmp_pat
     assert "given more than once" in output
     assert [r["file"] for r in rows].count(str(SOLVED_01)) == 1
     points = {(Path(r["file"]).name, r["exercise"]): r["points"] for r in rows}
-    assert points[("04_adam.ipynb", "04_first_step")] == "2" and points[("04_adam.ipynb", "04_adam_three_steps")] == "0"
+    assert points[("05_adam.ipynb", "05_first_step")] == "2" and points[("05_adam.ipynb", "05_adam_three_steps")] == "0"
     assert points[("01_one_uneven_surface.ipynb", "01_one_sgd_step")] == "2"
     assert not Path(str(out) + ".partial").exists(), "the journal goes once the CSV is written"
 

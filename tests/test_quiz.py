@@ -333,7 +333,7 @@ def test_invalid_json_and_mismatched_file_name(tmp_path):
 
 def test_the_course_quiz_files_are_valid():
     lessons = Q.available_quizzes()
-    assert lessons == sorted(Q.LESSONS), "every lesson 01-10 has a quiz file, and no other"
+    assert lessons == sorted(Q.LESSONS), "every lesson 01-11 has a quiz file, and no other"
     for lesson in lessons:
         quiz = Q.load_quiz(lesson)
         assert len(quiz.questions) >= 4, f"lesson {lesson}: a quiz needs at least 4 questions"

@@ -78,27 +78,27 @@ NUMERIC = {
     # r (K / (K - W))^(1/W); dividing that factor out gives the limit the rate approaches
     ("03", "rate-at-theory-optimum"): lambda: float(measured_rate(
         run(SGD(lr=4 / 121, momentum=81 / 121), 400), window=300)) / (400 / 100) ** (1 / 300),
-    ("04", "first-step-size"): lambda: float(1 - run(Adam(lr=0.01), 1).final_params[1]),
-    ("04", "uncorrected-first-step"): lambda: 0.01 * (0.1 * 4.0) / math.sqrt(0.001 * 16.0),
-    ("05", "adamw-zero-gradient"): lambda: float(AdamW(lr=0.1, weight_decay=0.01).step(
+    ("05", "first-step-size"): lambda: float(1 - run(Adam(lr=0.01), 1).final_params[1]),
+    ("05", "uncorrected-first-step"): lambda: 0.01 * (0.1 * 4.0) / math.sqrt(0.001 * 16.0),
+    ("06", "adamw-zero-gradient"): lambda: float(AdamW(lr=0.1, weight_decay=0.01).step(
         np.array([10.0]), np.array([0.0]), AdamW(lr=0.1, weight_decay=0.01).init(np.array([10.0])))[0][0]),
-    ("05", "adam-l2-zero-gradient"): lambda: float(Adam(lr=0.1, weight_decay=0.01).step(
+    ("06", "adam-l2-zero-gradient"): lambda: float(Adam(lr=0.1, weight_decay=0.01).step(
         np.array([10.0]), np.array([0.0]), Adam(lr=0.1, weight_decay=0.01).init(np.array([10.0])))[0][0]),
-    ("06", "first-warmup-value"): lambda: float(warmup_cosine(peak=3e-4, final=3e-5, warmup_steps=2,
+    ("07", "first-warmup-value"): lambda: float(warmup_cosine(peak=3e-4, final=3e-5, warmup_steps=2,
                                                                total_steps=10)(0)),
-    ("06", "cosine-last-rate"): lambda: cosine(0.018, 80)(79),                # the 80th update is k = 79
-    ("06", "sgd-noise-floor"): lambda: sum(0.018 * 1.0**2 / (2 * (2 - 0.018 * c)) for c in (100.0, 1.0)),
-    ("07", "clip-coefficient"): lambda: float(clip_by_global_norm(np.array([300.0, 400.0]), 5.0)[0][0] / 300),
-    ("07", "value-clip-angle"): lambda: angle_degrees(np.array([4.0, 0.95]),
+    ("07", "cosine-last-rate"): lambda: cosine(0.018, 80)(79),                # the 80th update is k = 79
+    ("07", "sgd-noise-floor"): lambda: sum(0.018 * 1.0**2 / (2 * (2 - 0.018 * c)) for c in (100.0, 1.0)),
+    ("08", "clip-coefficient"): lambda: float(clip_by_global_norm(np.array([300.0, 400.0]), 5.0)[0][0] / 300),
+    ("08", "value-clip-angle"): lambda: angle_degrees(np.array([4.0, 0.95]),
                                                       clip_by_value(np.array([4.0, 0.95]), 1.0)),
-    ("07", "too-low-threshold"): _clipped_fraction_at_max_norm_1,
-    ("08", "smallest-good-scale"): _smallest_good_scale,
-    ("08", "default-scale-skips"): _first_skipped_steps_default_scaler,
-    ("09", "clipped-updates"): _clipped_updates_in_the_capstone_loop,
-    ("09", "adamw-bytes-per-param"): lambda: bytes_per_parameter("AdamW"),
-    ("09", "sharded-moments"): lambda: state_gigabytes("AdamW", 7e9) / 8,
-    ("10", "condition-number"): lambda: _ticket_model()[1].condition_number,
-    ("10", "standardised-condition-number"): _standardised_condition_number,
+    ("08", "too-low-threshold"): _clipped_fraction_at_max_norm_1,
+    ("09", "smallest-good-scale"): _smallest_good_scale,
+    ("09", "default-scale-skips"): _first_skipped_steps_default_scaler,
+    ("10", "clipped-updates"): _clipped_updates_in_the_capstone_loop,
+    ("10", "adamw-bytes-per-param"): lambda: bytes_per_parameter("AdamW"),
+    ("10", "sharded-moments"): lambda: state_gigabytes("AdamW", 7e9) / 8,
+    ("11", "condition-number"): lambda: _ticket_model()[1].condition_number,
+    ("11", "standardised-condition-number"): _standardised_condition_number,
 }
 
 
@@ -134,12 +134,12 @@ def test_quiz_03_sgd_ends_below_momentum_at_lr_0_018():
 
 def test_quiz_04_v_is_the_mean_of_g_squared():
     g = np.array([3.0, -3.0, 3.0, -3.0])
-    assert float(np.mean(g**2)) == 9.0 and _choice("04", "what-v-measures").startswith("9")
+    assert float(np.mean(g**2)) == 9.0 and _choice("05", "what-v-measures").startswith("9")
 
 
 def test_quiz_06_scheduler_stepped_first_skips_the_first_value():
     f = warmup_cosine(peak=3e-4, final=3e-5, warmup_steps=2, total_steps=10)
-    assert f"{float(f(1)):.6f}" in _choice("06", "scheduler-order")
+    assert f"{float(f(1)):.6f}" in _choice("07", "scheduler-order")
 
 
 def test_quiz_02_distance_ranking_flips_at_step_189():
@@ -156,11 +156,11 @@ def test_quiz_06_the_80th_update_of_cosine_uses_rate_0():
 
 def test_quiz_08_bfloat16_rounds_1_plus_1e_3_to_1():
     assert float(to_bfloat16(np.array([1.001]))[0]) == 1.0
-    assert "2**-7" in _choice("08", "bf16-precision")
+    assert "2**-7" in _choice("09", "bf16-precision")
 
 
 def test_quiz_08_1e_8_becomes_zero_in_fp16():
-    assert float(to_fp16(np.array([1e-8]))[0]) == 0.0 and _choice("08", "underflow-1e-8").startswith("0")
+    assert float(to_fp16(np.array([1e-8]))[0]) == 0.0 and _choice("09", "underflow-1e-8").startswith("0")
 
 
 def test_every_numeric_question_has_a_recipe():

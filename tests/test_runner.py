@@ -209,7 +209,7 @@ def test_other_surface_and_start():
     assert t.final_loss < t.losses[0]
 
 
-@pytest.mark.parametrize("steps", [-1, 2.5, True, "10"])
+@pytest.mark.parametrize("steps", [-1, 2.5, True, "11"])
 def test_steps_validation(steps):
     with pytest.raises(ValueError, match="steps must be an integer >= 0"):
         run(SGD(0.01), steps)

@@ -1,4 +1,4 @@
-"""Checks for lesson 04: Adam's first bias-corrected step, v for a constant gradient, three steps."""
+"""Checks for lesson 05: Adam's first bias-corrected step, v for a constant gradient, three steps."""
 from __future__ import annotations
 
 import numpy as np

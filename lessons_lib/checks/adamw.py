@@ -1,4 +1,4 @@
-"""Checks for lesson 05: an AdamW step written from the equations."""
+"""Checks for lesson 06: an AdamW step written from the equations."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Checks for lesson 09: optimizer-state memory and the framework-style training loop."""
+"""Checks for lesson 10: optimizer-state memory and the framework-style training loop."""
 from __future__ import annotations
 
 from ..memory import STATE_BUFFERS, state_gigabytes

@@ -1,4 +1,4 @@
-"""Checks for lesson 07: the clipping factor, and global-norm clipping written out."""
+"""Checks for lesson 08: the clipping factor, and global-norm clipping written out."""
 from __future__ import annotations
 
 import numpy as np

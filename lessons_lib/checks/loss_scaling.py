@@ -1,4 +1,4 @@
-"""Checks for lesson 08: which gradients underflow in fp16, and the dynamic loss-scaler update."""
+"""Checks for lesson 09: which gradients underflow in fp16, and the dynamic loss-scaler update."""
 from __future__ import annotations
 
 import math

@@ -6,11 +6,11 @@ import numpy as np
 # Hyperparameters fixed by the exercise texts (the notebooks quote the same numbers).
 BY_HAND_LR = 0.05          # lesson 03: SGD and framework momentum, three steps by hand
 BY_HAND_MOMENTUM = 0.9
-ADAM_BY_HAND_LR = 0.1      # lesson 04: Adam, three steps by hand
+ADAM_BY_HAND_LR = 0.1      # lesson 05: Adam, three steps by hand
 ADAM_FIRST_GRAD = np.array([20.0, 0.2])
 ADAM_FIRST_LR = 0.001
 CONSTANT_GRAD, CONSTANT_STEPS = 3.0, 5
 CLIP_GRAD, CLIP_MAX_NORM = np.array([30.0, 40.0]), 5.0
 FP16_GRADS = [1e-3, 1e-5, 1e-7, 1e-8, 1e-9]
 SCHEDULE_06 = dict(peak=3e-4, final=3e-5, warmup_steps=2, total_steps=10)
-TICKETS_10 = dict(n=3000, seed=0)   # lesson 10: ticket_triage(**TICKETS_10), training rows
+TICKETS_10 = dict(n=3000, seed=0)   # lesson 11: ticket_triage(**TICKETS_10), training rows

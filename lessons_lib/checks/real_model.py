@@ -1,4 +1,4 @@
-"""Checks for lesson 10: the logistic Hessian and the condition number before and after standardising."""
+"""Checks for lesson 11: the logistic Hessian and the condition number before and after standardising."""
 from __future__ import annotations
 
 import functools
@@ -20,7 +20,7 @@ def read_only(a):
 
 @functools.lru_cache(maxsize=1)
 def _tickets_10():
-    """Lesson 10's training rows, labels and optimum: (X, y, w_star), read-only, computed once."""
+    """Lesson 11's training rows, labels and optimum: (X, y, w_star), read-only, computed once."""
     data = ticket_triage(**TICKETS_10)
     return read_only(data.X_train), read_only(data.y_train), read_only(fit_newton(data.X_train, data.y_train))
 
@@ -119,7 +119,7 @@ def _diagonal_ratio(H) -> float:
 
 @functools.lru_cache(maxsize=1)
 def _kappas_10():
-    """(kappa_raw, kappa_std, known mistakes for each) on lesson 10's training rows."""
+    """(kappa_raw, kappa_std, known mistakes for each) on lesson 11's training rows."""
     X, y, w = (np.array(a) for a in _tickets_10())
     n = X.shape[0]
     s = X.std(axis=0)

@@ -1,4 +1,4 @@
-"""Checks for lesson 06: the warmup-cosine schedule and which rate the first update uses."""
+"""Checks for lesson 07: the warmup-cosine schedule and which rate the first update uses."""
 from __future__ import annotations
 
 import math

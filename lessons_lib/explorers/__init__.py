@@ -1,4 +1,4 @@
-"""Interactive explorers for lessons 02-09: move a control, see the run change at once.
+"""Interactive explorers for lessons 02-10: move a control, see the run change at once.
 
 Every explorer comes in two halves that never mix: ``compute_<name>(**params) -> dict`` runs
 the library's `run` loop and returns numbers, arrays and a short text "readout" (tests and
@@ -8,7 +8,7 @@ end. The modules:
     canvas        the drawing engine (Agg panels, blitting, one PNG)
     shell         the Explorer widget shell, slider factories, shared compute helpers
     sgd, momentum, adam, adamw, schedules, clipping, loss_scaling, race
-                  one lesson's explorer each (lessons 02-09)
+                  one lesson's explorer each (lessons 02-10)
 
 Arrays in a result are fresh or read-only: writing into one never changes a later call.
 """
@@ -42,11 +42,11 @@ __all__ = [
 EXPLORERS = {
     "02": ("sgd", sgd_explorer, compute_sgd),
     "03": ("momentum", momentum_explorer, compute_momentum),
-    "04": ("adam", adam_explorer, compute_adam),
-    "05": ("adamw", adamw_explorer, compute_adamw),
-    "06": ("schedule", schedule_explorer, compute_schedule),
-    "07": ("clipping", clipping_explorer, compute_clipping),
-    "08": ("loss_scaling", loss_scaling_explorer, compute_loss_scaling),
-    "09": ("race", race_explorer, compute_race),
+    "05": ("adam", adam_explorer, compute_adam),
+    "06": ("adamw", adamw_explorer, compute_adamw),
+    "07": ("schedule", schedule_explorer, compute_schedule),
+    "08": ("clipping", clipping_explorer, compute_clipping),
+    "09": ("loss_scaling", loss_scaling_explorer, compute_loss_scaling),
+    "10": ("race", race_explorer, compute_race),
 }
 """lesson -> (name, widget builder, compute function)."""

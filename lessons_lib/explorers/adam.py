@@ -1,4 +1,4 @@
-"""Lesson 04's explorer: Adam's bias-corrected moments make the step about lr in every coordinate.
+"""Lesson 05's explorer: Adam's bias-corrected moments make the step about lr in every coordinate.
 
     m_hat = m / (1 - beta1^t),  v_hat = v / (1 - beta2^t),
     step  = w_{t-1} - w_t = lr * m_hat / (sqrt(v_hat) + eps)   (per coordinate)
@@ -109,7 +109,7 @@ def draw_adam(cv, r, params):
 
 
 def adam_explorer(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8, at_step=1) -> Explorer:
-    """Lesson 04: lr, beta1, beta2, eps and a step slider showing m_hat, v_hat and the step."""
+    """Lesson 05: lr, beta1, beta2, eps and a step slider showing m_hat, v_hat and the step."""
     controls = {"lr": log_slider("lr", lr, -4, 1, step=0.025),
                 "beta1": float_slider("beta1", beta1, 0.0, 0.999, 0.001),
                 "beta2": float_slider("beta2", beta2, 0.5, 0.9999, 0.0001, fmt=".4f"),

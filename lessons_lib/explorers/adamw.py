@@ -1,4 +1,4 @@
-"""Lesson 05's explorer: AdamW shrinks a weight the data never touches by (1 - lr wd) per step; Adam + L2 moves it about one lr per step whatever wd is.
+"""Lesson 06's explorer: AdamW shrinks a weight the data never touches by (1 - lr wd) per step; Adam + L2 moves it about one lr per step whatever wd is.
 
     AdamW:     w <- w (1 - lr wd), then Adam on the data gradient  -> c shrinks by (1 - lr wd)
     Adam + L2: g <- g + wd w goes through m / sqrt(v)             -> c moves about lr per step
@@ -126,7 +126,7 @@ def draw_adamw(cv, r, params):
 
 
 def adamw_explorer(weight_decay=0.1, lr=0.05) -> Explorer:
-    """Lesson 05: decay strength; AdamW vs Adam + L2 paths and the untouched weight."""
+    """Lesson 06: decay strength; AdamW vs Adam + L2 paths and the untouched weight."""
     controls = {"weight_decay": log_slider("weight_decay", weight_decay, -4, 1, step=0.05),
                 "lr": log_slider("lr", lr, -4, 0, step=0.025)}
     return Explorer("adamw", "AdamW vs Adam + L2: the same decay strength, decoupled or not (100 steps)",

@@ -1,4 +1,4 @@
-"""Lesson 07's explorer: global-norm clipping against the pre-clip gradient norms it cuts.
+"""Lesson 08's explorer: global-norm clipping against the pre-clip gradient norms it cuts.
 
     g <- g * min(1, max_norm / (||g|| + 1e-6))   before each step
 
@@ -48,7 +48,7 @@ def compute_clipping(max_norm=20.0, lr=0.018, optimizer="sgd", steps=60):
     if fraction > 0.9 and taken >= 5:
         if optimizer == "sgd":      # SGD's step is lr * clipped gradient: every step is cut to lr * max_norm
             readout += "\nclipping fires on nearly every step: a symptom (lr or threshold), not a fix"
-        else:                       # clipping does not shorten AdamW's step (lesson 07)
+        else:                       # clipping does not shorten AdamW's step (lesson 08)
             readout += ("\nclipping fires on nearly every step: for AdamW not by itself a symptom, "
                         "since clipping does not shorten its step")
     problems = [f"{lab} diverged at step {t.diverged_at}"
@@ -106,7 +106,7 @@ def draw_clipping(cv, r, params):
 
 
 def clipping_explorer(max_norm=20.0, lr=0.018, optimizer="sgd") -> Explorer:
-    """Lesson 07: the clipping threshold (and lr, optimizer); clipped fraction, norms, path."""
+    """Lesson 08: the clipping threshold (and lr, optimizer); clipped fraction, norms, path."""
     controls = {"max_norm": log_slider("threshold", max_norm, -3, 3, step=0.05),
                 "lr": log_slider("lr", lr, -4, 0, step=0.025),
                 "optimizer": dropdown("optimizer", [("SGD", "sgd"), ("AdamW (wd 0.01)", "adamw")], optimizer)}

@@ -1,4 +1,4 @@
-"""Lesson 08's explorer: a dynamic loss scale keeps tiny fp16 gradients from underflowing.
+"""Lesson 09's explorer: a dynamic loss scale keeps tiny fp16 gradients from underflowing.
 
 The run trains on the course surface times 1e-8 (gradients of 1e-6 a and 1e-8 b, as small as a
 real network's). Each step: g16 = fp16(scale * g); an inf/nan skips the step and halves the
@@ -140,7 +140,7 @@ def draw_loss_scaling(cv, r, params):
 
 
 def loss_scaling_explorer(log2_scale=16, growth_interval=50) -> Explorer:
-    """Lesson 08: log2 of the initial loss scale and the growth interval."""
+    """Lesson 09: log2 of the initial loss scale and the growth interval."""
     controls = {"log2_scale": int_slider("log2 init scale", log2_scale, 0, 40),
                 "growth_interval": int_slider("growth interval", growth_interval, 1, 200)}
     return Explorer("loss_scaling",

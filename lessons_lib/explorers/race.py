@@ -1,4 +1,4 @@
-"""Lesson 09's explorer: SGD, momentum, Adam and AdamW race from [1, 1] with their tuned settings.
+"""Lesson 10's explorer: SGD, momentum, Adam and AdamW race from [1, 1] with their tuned settings.
 
 Each racer's run is cached per its own settings, read-only: the step slider and the play
 button only move the racers along runs already computed, and editing one racer's box reruns
@@ -146,7 +146,7 @@ def draw_race(cv, r, params):
 
 
 def race_explorer(steps=RACE_STEPS, **settings) -> Explorer:
-    """Lesson 09: SGD, momentum, Adam and AdamW with tuned (editable) settings; a step slider
+    """Lesson 10: SGD, momentum, Adam and AdamW with tuned (editable) settings; a step slider
     and a play button move the racers along their paths."""
     w = widgets
     values = dict(RACE_DEFAULTS)

@@ -1,4 +1,4 @@
-"""Lesson 06's explorer: a warmup-cosine schedule against a constant lr at its peak.
+"""Lesson 07's explorer: a warmup-cosine schedule against a constant lr at its peak.
 
     k <  W: lr = peak (k + 1) / W;   k >= W: lr = final + (peak - final)(1 + cos(pi p)) / 2
 
@@ -114,7 +114,7 @@ def draw_schedule(cv, r, params):
 
 def schedule_explorer(warmup_steps=10, peak=0.08, final_fraction=0.1, total_steps=80,
                       optimizer="adamw") -> Explorer:
-    """Lesson 06: warmup, peak, final (as a fraction of peak) and total steps."""
+    """Lesson 07: warmup, peak, final (as a fraction of peak) and total steps."""
     controls = {"warmup_steps": int_slider("warmup steps", warmup_steps, 0, total_steps - 2),
                 "peak": log_slider("peak lr", peak, -4, 1, step=0.025),
                 "final_fraction": float_slider("final / peak", final_fraction, 0.0, 1.0, 0.01, fmt=".2f"),

@@ -25,13 +25,13 @@ LESSONS = {
     "01": "One uneven surface",
     "02": "SGD and the zigzag",
     "03": "Momentum: an optimizer with a memory",
-    "04": "Adam: a step size for every coordinate",
-    "05": "AdamW: weight decay, decoupled",
-    "06": "Warmup and cosine: changing the learning rate as you go",
-    "07": "Gradient clipping: a length limit, not a steering wheel",
-    "08": "fp16 and loss scaling",
-    "09": "Capstone: one training loop, every mechanism",
-    "10": "From the surface to a real model",
+    "05": "Adam: a step size for every coordinate",
+    "06": "AdamW: weight decay, decoupled",
+    "07": "Warmup and cosine: changing the learning rate as you go",
+    "08": "Gradient clipping: a length limit, not a steering wheel",
+    "09": "fp16 and loss scaling",
+    "10": "Capstone: one training loop, every mechanism",
+    "11": "From the surface to a real model",
 }
 """The lessons with a quiz, and a fallback title when a lesson's quiz file is missing."""
 
