@@ -25,6 +25,7 @@ UPDATES = 50
 SWEEPS = {
     "02": ("lr", list(np.geomspace(1e-3, 0.03, 25))),
     "03": ("lr", list(np.geomspace(1e-3, 0.3, 25))),
+    "04": ("lr", list(np.geomspace(1e-3, 0.3, 25))),
     "05": ("at_step", list(range(1, 26))),
     "06": ("weight_decay", list(np.geomspace(1e-3, 1.0, 25))),
     "07": ("warmup_steps", list(range(0, 50, 2))),
@@ -93,6 +94,7 @@ DRAG_TARGET_MS = 150.0
 DRAGS = {
     "02": ("lr", [float(v) for v in np.geomspace(1e-3, 0.03, DRAG_VALUES)]),
     "03": ("lr", [float(v) for v in np.geomspace(1e-3, 0.3, DRAG_VALUES)]),
+    "04": ("lr", [float(v) for v in np.geomspace(1e-3, 0.3, DRAG_VALUES)]),
     "05": ("at_step", list(range(1, 1 + DRAG_VALUES))),
     "06": ("weight_decay", [float(v) for v in np.geomspace(1e-3, 1.0, DRAG_VALUES)]),
     "07": ("warmup_steps", list(range(0, 2 * DRAG_VALUES, 2))),

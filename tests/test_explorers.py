@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from lessons_lib import explorers as E
+from lessons_lib.adaptive import RMSprop
 from lessons_lib.formatting import fixed
 from lessons_lib.optimizers import SGD, Adam, AdamW, EMAMomentum
 from lessons_lib.precision import DynamicLossScaler
@@ -67,6 +68,9 @@ def test_the_defaults_report_what_the_runner_computes():
     shows(r["readout"], "-> final loss", run(EMAMomentum(best["lr"], best["beta"]), 40).final_loss)
     assert best["final_loss"] < r["final_loss"]
 
+    text = E.compute_adaptive()["readout"]
+    shows(text, "final loss", run(RMSprop(0.01, alpha=0.99, eps=1e-8), 100).final_loss)
+
     text = E.compute_adam()["readout"]
     shows(text, "final loss", run(Adam(0.01), 100).final_loss)
 
@@ -113,6 +117,10 @@ EXTREMES = {
     "sgd": [dict(lr=1e3), dict(lr=1e-12, steps=1), dict(lr=0.0200001, steps=200), dict(lr=1.0)],
     "momentum": [dict(lr=1e3, beta=0.99), dict(lr=1e-9, beta=0.0), dict(lr=0.5, beta=0.99, convention="heavy-ball"),
                  dict(lr=1e3, beta=0.5, convention="dampened")],
+    "adaptive": [dict(lr=1e3), dict(optimizer="adagrad", lr=1e3), dict(lr=10.0, alpha=0.5, centered=True),
+                 dict(alpha=0.0, centered=True), dict(eps=1e-300), dict(eps=1e100),
+                 dict(optimizer="adagrad", eps=1e100), dict(optimizer="adagrad", lr=1e-12),
+                 dict(lr=1e-12, alpha=0.999, centered=True), dict(lr=1e3, steps=1)],
     "adam": [dict(lr=1e3), dict(lr=1e3, at_step=100), dict(eps=1e-300), dict(eps=1e100), dict(beta1=0.0, beta2=0.0),
              dict(beta1=0.999999, beta2=0.999999, at_step=100), dict(lr=1e-12, at_step=100)],
     "adamw": [dict(lr=1e3), dict(weight_decay=1e6), dict(weight_decay=0.0), dict(lr=1e3, weight_decay=1e3)],
@@ -144,7 +152,8 @@ def test_a_silent_nan_fails_the_problem_check():
 
 
 @pytest.mark.parametrize("name,params", [
-    ("sgd", dict(lr=1e3)), ("momentum", dict(lr=1e3, beta=0.99)), ("adam", dict(lr=1e3)),
+    ("sgd", dict(lr=1e3)), ("momentum", dict(lr=1e3, beta=0.99)), ("adaptive", dict(lr=1e3)),
+    ("adaptive", dict(alpha=0.0, centered=True)), ("adam", dict(lr=1e3)),
     ("adamw", dict(lr=1e3)), ("clipping", dict(lr=1e3)), ("schedule", dict(peak=1e3, optimizer="sgd")),
 ])
 def test_divergence_is_a_message(name, params):
@@ -159,6 +168,12 @@ def test_divergence_is_a_message(name, params):
     ("sgd", dict(lr="fast"), "lr must be a number"),
     ("momentum", dict(beta=1.0), "beta must lie in [0, 1)"),
     ("momentum", dict(convention="nesterov"), "convention must be one of"),
+    ("adaptive", dict(optimizer="adam"), "optimizer must be 'adagrad' or 'rmsprop'"),
+    ("adaptive", dict(alpha=1.0), "alpha must lie in [0, 1)"),
+    ("adaptive", dict(alpha="slow"), "alpha must be a number"),
+    ("adaptive", dict(eps=0.0), "eps must be a finite number > 0"),
+    ("adaptive", dict(lr=-0.01, optimizer="adagrad"), "lr must be a finite number > 0"),
+    ("adaptive", dict(centered="yes"), "centered must be True or False"),
     ("adam", dict(at_step=101), "at_step must lie in 1..steps"),
     ("schedule", dict(warmup_steps=79, total_steps=80), "must exceed warmup_steps"),
     ("clipping", dict(max_norm=-1), "max_norm must be a finite number > 0"),
@@ -215,6 +230,77 @@ def test_the_momentum_map_holds_single_runs(convention, make):
     # heavy-ball diverges for lr * 100 > 2 + 2 beta: at beta 0, every lr above 0.02
     if convention == "heavy-ball":
         assert np.all(np.isnan(final[0, lrs > 0.0201])) and not np.any(np.isnan(final[0, lrs < 0.0199]))
+
+
+def test_adagrad_effective_lr_decays_like_one_over_sqrt_t_on_a_constant_gradient():
+    # lr 1e-8: w stays at [1, 1] to 1e-6, so the gradient is [100, 1] on every step and by
+    # hand the sum after k steps is k * g^2: effective lr = lr / (sqrt(k) |g| + eps)
+    lr, eps = 1e-8, 1e-8
+    r = E.compute_adaptive(optimizer="adagrad", lr=lr, eps=eps)
+    for k in (1, 4, 25, 100):
+        by_hand = [lr / (math.sqrt(k) * 100 + eps), lr / (math.sqrt(k) * 1 + eps)]
+        assert r["effective_lr"][k - 1].tolist() == pytest.approx(by_hand, rel=1e-5)
+    assert r["ratio_steps"] == (100, 25)
+    assert r["ratio"].tolist() == pytest.approx([0.5, 0.5], rel=1e-5)        # sqrt(25 / 100)
+    shows(r["readout"], "effective lr at step 100 / step 25: a", 0.5)
+    shows(r["readout"], "effective lr at step 100, lr / (sqrt(denominator) + eps): a", lr / (10 * 100 + eps))
+    assert r["memory"] is None
+
+
+def test_adagrad_first_two_steps_by_hand():
+    lr, eps = 0.1, 1e-8
+    r = E.compute_adaptive(optimizer="adagrad", lr=lr, eps=eps)
+    # step 1: g = [100, 1], sum = [10000, 1]; each coordinate moves by lr * g / (|g| + eps) ~ 0.1
+    assert r["effective_lr"][0].tolist() == pytest.approx([lr / (100 + eps), lr / (1 + eps)], rel=1e-12)
+    w1 = [1 - lr * 100 / (100 + eps), 1 - lr * 1 / (1 + eps)]
+    assert r["params"][1].tolist() == pytest.approx(w1, rel=1e-12)
+    # step 2: g = [100 w1a, w1b] = [90, 0.9], sum = [10000 + 8100, 1 + 0.81]
+    g2 = [100 * w1[0], w1[1]]
+    sums = [100.0 ** 2 + g2[0] ** 2, 1.0 + g2[1] ** 2]
+    assert sums == pytest.approx([18100.0, 1.81], rel=1e-6)
+    assert r["effective_lr"][1].tolist() == pytest.approx([lr / (math.sqrt(s) + eps) for s in sums], rel=1e-12)
+    # the gradient shrinks with w, so the decay from step 25 to 100 is far weaker than 0.5
+    assert np.all(r["ratio"] > 0.9)
+
+
+def test_rmsprop_effective_lr_by_hand():
+    lr, alpha, eps = 1e-8, 0.99, 1e-8
+    r = E.compute_adaptive(optimizer="rmsprop", lr=lr, alpha=alpha, eps=eps)
+    # a constant gradient g: square_avg after k steps is (1 - alpha^k) g^2
+    for k in (1, 10, 100):
+        root = math.sqrt(1 - alpha ** k)
+        assert r["effective_lr"][k - 1].tolist() == pytest.approx([lr / (root * 100 + eps), lr / (root + eps)],
+                                                                   rel=1e-5)
+    assert r["memory"] == pytest.approx(100) and r["ratio"] is None
+    assert r["readout"].endswith("memory of the average of g^2: 1/(1 - alpha) = 100 steps")
+    # no bias correction: the first step moves each coordinate by lr / sqrt(1 - alpha) = 10 lr
+    first = E.compute_adaptive(optimizer="rmsprop", lr=0.01, alpha=0.99, eps=eps)
+    assert first["params"][1].tolist() == pytest.approx([0.9, 0.9], rel=1e-6)
+    # centered, step 1: square_avg - grad_avg^2 = (1 - alpha) g^2 - (1 - alpha)^2 g^2 = alpha (1 - alpha) g^2
+    c = E.compute_adaptive(lr=0.01, alpha=0.9, centered=True, eps=eps)
+    root = math.sqrt(0.9 * 0.1)
+    assert c["effective_lr"][0].tolist() == pytest.approx([0.01 / (root * 100 + eps), 0.01 / (root + eps)],
+                                                          rel=1e-12)
+    assert c["readout"].startswith("RMSprop (centered), lr 0.01, alpha 0.9, eps 1e-08: ")
+    assert "1/(1 - alpha) = 10 steps" in c["readout"]
+    assert "1/(1 - alpha) = 1 step" in E.compute_adaptive(alpha=0.0)["readout"]
+
+
+def test_adagrad_ignores_alpha_and_centered():
+    base = E.compute_adaptive(optimizer="adagrad")
+    other = E.compute_adaptive(optimizer="AdaGrad", alpha=0.5, centered=True)
+    assert other["readout"] == base["readout"] and other["alpha"] is None and other["centered"] is False
+    assert base["readout"].startswith("AdaGrad, lr 0.01, eps 1e-08: final loss ")
+    assert "alpha" not in base["readout"]
+
+
+def test_adaptive_divergence_keeps_the_steps_before_it():
+    r = E.compute_adaptive(lr=1e3)        # step 1 moves w by lr / sqrt(1 - alpha) = 1e4: loss 5e9 > 1e6 * 50.5
+    assert r["diverged_at"] == 1 and math.isnan(r["final_loss"])
+    assert np.all(np.isnan(r["effective_lr"]))
+    assert "effective lr: none (the run diverged at step 1)" in r["readout"]
+    z = E.compute_adaptive(alpha=0.0, centered=True)   # variance 0: lr / eps = 1e6 on the first step
+    assert z["diverged_at"] == 1 and "diverged at step 1" in z["readout"]
 
 
 def test_adam_first_step_moves_both_coordinates_by_lr():
@@ -316,7 +402,7 @@ def test_race_ranking_and_a_disqualified_racer():
 
 # ----------------------------------------------------------------------------- widgets
 
-MAIN_CONTROL = {"sgd": ("lr", 0.005), "momentum": ("lr", 0.05), "adam": ("at_step", 7),
+MAIN_CONTROL = {"sgd": ("lr", 0.005), "momentum": ("lr", 0.05), "adaptive": ("lr", 0.05), "adam": ("at_step", 7),
                 "adamw": ("weight_decay", 1.0), "schedule": ("warmup_steps", 30), "clipping": ("max_norm", 2.0),
                 "loss_scaling": ("log2_scale", 2), "race": ("at_step", 10)}
 
@@ -369,6 +455,26 @@ def test_widget_extreme_slider_values_show_a_message():
     ex = E.loss_scaling_explorer()
     ex.set(log2_scale=40, growth_interval=1)
     assert ex.error is None and "skipped steps (inf): 97" in ex.readout_text
+
+
+def test_adaptive_widget_disables_what_adagrad_does_not_have():
+    ex = E.adaptive_explorer()
+    alpha, centered = ex.controls["alpha"], ex.controls["centered"]
+    assert not alpha.disabled and not centered.disabled
+    before = ex.image.value
+    ex.controls["optimizer"].value = "adagrad"
+    assert alpha.disabled and centered.disabled
+    assert ex.readout_text.startswith("AdaGrad, lr 0.01") and ex.image.value != before
+    assert ex.readout_text == E.compute_adaptive(**ex.params())["readout"]
+    text = ex.readout_text
+    ex.controls["alpha"].value = 0.5              # ignored by AdaGrad
+    assert ex.readout_text == text
+    ex.controls["optimizer"].value = "rmsprop"
+    assert not alpha.disabled and not centered.disabled
+    assert "alpha 0.5" in ex.readout_text
+    ex.set(lr=10.0, eps=1.0, alpha=0.999, centered=True)     # sliders at an end
+    assert ex.error is None and ex.readout_text.startswith("RMSprop (centered), lr 10, alpha 0.999")
+    assert E.adaptive_explorer(optimizer="adagrad").controls["alpha"].disabled
 
 
 def test_schedule_widget_keeps_warmup_below_total():

@@ -7,7 +7,7 @@ end. The modules:
 
     canvas        the drawing engine (Agg panels, blitting, one PNG)
     shell         the Explorer widget shell, slider factories, shared compute helpers
-    sgd, momentum, adam, adamw, schedules, clipping, loss_scaling, race
+    sgd, momentum, adaptive, adam, adamw, schedules, clipping, loss_scaling, race
                   one lesson's explorer each (lessons 02-10)
 
 Arrays in a result are fresh or read-only: writing into one never changes a later call.
@@ -15,6 +15,7 @@ Arrays in a result are fresh or read-only: writing into one never changes a late
 from __future__ import annotations
 
 from .adam import adam_explorer, compute_adam
+from .adaptive import ADAPTIVE_OPTIMIZERS, adaptive_explorer, compute_adaptive
 from .adamw import UNTOUCHED, adamw_explorer, compute_adamw
 from .clipping import clipping_explorer, compute_clipping
 from .loss_scaling import LOSS_FACTOR, TINY, compute_loss_scaling, loss_scaling_explorer
@@ -28,6 +29,7 @@ from .shell import Explorer, clear_caches
 __all__ = [
     "compute_sgd", "sgd_explorer",
     "compute_momentum", "momentum_heatmap", "momentum_explorer",
+    "compute_adaptive", "adaptive_explorer",
     "compute_adam", "adam_explorer",
     "compute_adamw", "adamw_explorer",
     "compute_schedule", "schedule_explorer",
@@ -35,13 +37,14 @@ __all__ = [
     "compute_loss_scaling", "loss_scaling_explorer",
     "compute_race", "race_explorer", "RACE_DEFAULTS",
     "Explorer", "EXPLORERS", "clear_caches",
-    "MOMENTUM_CONVENTIONS", "HEATMAP_LR", "HEATMAP_BETA", "UNTOUCHED", "LOSS_FACTOR", "TINY",
+    "MOMENTUM_CONVENTIONS", "ADAPTIVE_OPTIMIZERS", "HEATMAP_LR", "HEATMAP_BETA", "UNTOUCHED", "LOSS_FACTOR", "TINY",
     "RACE_STEPS", "RACE_WINDOW", "RACERS", "RACER_LABELS",
 ]
 
 EXPLORERS = {
     "02": ("sgd", sgd_explorer, compute_sgd),
     "03": ("momentum", momentum_explorer, compute_momentum),
+    "04": ("adaptive", adaptive_explorer, compute_adaptive),
     "05": ("adam", adam_explorer, compute_adam),
     "06": ("adamw", adamw_explorer, compute_adamw),
     "07": ("schedule", schedule_explorer, compute_schedule),
