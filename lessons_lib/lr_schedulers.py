@@ -449,7 +449,8 @@ class ReduceLROnPlateau(_Scheduler):
 
     Scalar only: it follows one metric, so lr is one number (build one scheduler per run for a
     sweep). Call step(val_loss) once per epoch after validating; a nan metric is never an
-    improvement (as in torch). Stricter than torch: 0 < factor < 1, min_lr <= lr, threshold >= 0
+    improvement (as in torch). 'rel' assumes a positive metric: for a negative best, best * (1 -
+    threshold) lies above best, so a slightly worse metric counts as better (torch's rule; use 'abs'). Stricter than torch: 0 < factor < 1, min_lr <= lr, threshold >= 0
     (and < 1 in 'min' 'rel' mode, where 1 would demand a metric below 0 * best).
     """
 
