@@ -372,6 +372,8 @@ class OneCycleLR(_Scheduler):
     def _make_phases(self):
         """(end step, lr from, lr to, momentum from, momentum to) per phase, with torch's end steps."""
         lo, hi, up, top, t = self.initial_lr, self.max_lr, self.max_momentum, self.base_momentum, self.total_steps
+        if np.ndim(up) or np.ndim(top):     # per-run momenta: every phase gives one per run
+            up, top = (np.array(x, dtype=np.float64) for x in np.broadcast_arrays(up, top))
         warm_end = float(self.pct_start * t) - 1
         if self.three_phase:
             phases = [(warm_end, lo, hi, up, top), (float(2 * self.pct_start * t) - 2, hi, lo, top, up),
