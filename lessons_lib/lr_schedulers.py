@@ -12,12 +12,12 @@ training loop hands its rate to every update:
         sched.step()                          # after the epoch's updates, as in torch
 
 Right after construction sched.lr is torch's rate before its first scheduler.step(); each
-step() is torch's step, in torch's arithmetic (the same operations in the same order, so
-the rates agree to the last bit: tests/test_lr_schedulers_torch.py). Below, k = last_epoch
-(step() calls so far) and lr0 the rate given; lr0 (max_lr for OneCycleLR) may be a 1-D array
-of per-run rates, and sched.lr is then one rate per run.
+step() is torch's step, with its floating-point operations in its order (compared with torch
+in tests/test_lr_schedulers_torch.py). Below, k = last_epoch (step() calls so far) and lr0 the
+rate given; lr0 (max_lr for OneCycleLR) may be a 1-D array of per-run rates, and sched.lr is
+then one rate per run.
 
-StepLR, per epoch: divide by 1/gamma every step_size epochs.
+StepLR, per epoch: multiply by gamma every step_size epochs.
     lr_k = lr0 * gamma^floor(k / step_size)   (torch multiplies by gamma when k is a multiple)
 MultiStepLR, per epoch: multiply by gamma as k reaches each milestone.
     lr_k = lr0 * gamma^(number of milestones <= k)   (a milestone 0 decays at construction)
@@ -47,7 +47,8 @@ import math
 
 import numpy as np
 
-from .validation import _show, as_float_array, check_int, check_positive, check_positive_real, check_real
+from .validation import (_show, as_float_array, check_int, check_nonnegative, check_positive, check_positive_real,
+                         check_real, check_unit_interval)
 
 __all__ = ["StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingWarmRestarts", "OneCycleLR",
            "ReduceLROnPlateau", "STATE_VERSION"]
@@ -56,22 +57,22 @@ STATE_VERSION = 1
 """The state_dict layout; load_state_dict refuses a dict saved with another version."""
 
 
-def _rates(name, value, hint=""):
-    """A rate > 0, or a 1-D array of per-run rates (a float, or a float64 array (R,))."""
-    arr = check_positive(name, value, hint=hint)
+def _per_run(name, value, check, hint):
+    """A setting that check accepts: a float, or a float64 array (R,) of per-run values."""
+    arr = check(name, value, hint=hint)
     if arr.ndim > 1:
-        raise ValueError(f"{name} must be a number or a 1-D array of per-run rates; got an array of "
-                         f"shape {arr.shape}")
+        raise ValueError(f"{name} must be a number or a 1-D array of per-run values; got shape {arr.shape}")
     return float(arr) if arr.ndim == 0 else arr.copy()
+
+
+def _rates(name, value, hint="try a value such as 0.1"):
+    """A rate > 0, or a 1-D array of per-run rates."""
+    return _per_run(name, value, check_positive, hint)
 
 
 def _momenta(name, value):
     """A momentum (beta1) in [0, 1), or a 1-D array of per-run ones."""
-    arr = as_float_array(name, value)
-    if arr.ndim > 1 or arr.size == 0 or not np.all((arr >= 0) & (arr < 1)):
-        raise ValueError(f"{name} must lie in [0, 1) (a number or a 1-D array of per-run values); got "
-                         f"{_show(value)}. 0.85 and 0.95 are torch's base_momentum and max_momentum")
-    return float(arr) if arr.ndim == 0 else arr.copy()
+    return _per_run(name, value, check_unit_interval, "0.85 and 0.95 are torch's base_momentum and max_momentum")
 
 
 def _same_runs(**values):
@@ -113,7 +114,7 @@ def _keys(where, d, expected):
     missing, unknown = sorted(set(expected) - set(d)), sorted(set(d) - set(expected))
     if missing or unknown:
         raise ValueError(f"{where} does not hold a complete scheduler state: missing keys {missing}, unknown "
-                         f"keys {unknown} (expected {sorted(expected)}); nothing was loaded. Pass the dict "
+                         f"keys {unknown} (expected {sorted(expected)}); nothing was loaded. Pass what "
                          "state_dict() returned")
 
 
@@ -126,10 +127,7 @@ def _finite(name, value):
 
 
 def _real_at_least_zero(name, value):
-    x = check_real(name, value)
-    if x < 0:
-        raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
-    return x
+    return float(check_nonnegative(name, check_real(name, value)))
 
 
 def _count(name, value):
@@ -172,11 +170,11 @@ class _Scheduler:
         _keys("state_dict['state']", state_dict["state"], {"lr", *self._counters})
         fresh = type(self)(**state_dict["config"])       # the constructor's checks, again
         saved = state_dict["state"]
-        lr = as_float_array("state_dict['state']['lr']", saved["lr"])
-        if lr.shape != np.shape(fresh._lr) or not np.all(np.isfinite(lr)):
-            raise ValueError(f"state_dict['state']['lr'] must be finite with shape {np.shape(fresh._lr)} (one "
-                             f"rate per run of the config); got {saved['lr']!r}")
-        fresh._lr = float(lr) if lr.ndim == 0 else lr
+        lr = _finite("state_dict['state']['lr']", saved["lr"])
+        if np.shape(lr) != np.shape(fresh._lr):
+            raise ValueError(f"state_dict['state']['lr'] must have shape {np.shape(fresh._lr)} (one rate per run of "
+                             f"the config); got {saved['lr']!r}")
+        fresh._lr = lr
         for key, check in self._counters.items():
             setattr(fresh, key, check(f"state_dict['state'][{key!r}]", saved[key]))
         fresh._check_restored()
@@ -193,28 +191,38 @@ class _Scheduler:
         return f"{type(self).__name__}({args})"
 
 
-class StepLR(_Scheduler):
+class _Decay(_Scheduler):
+    """StepLR, MultiStepLR and ExponentialLR: lr <- lr * gamma at the epochs k where _decays(k)."""
+
+    def _setup(self, lr, gamma, hint, **config):
+        self.base_lr = _rates("lr", lr)
+        self.gamma = check_positive_real("gamma", gamma, hint=hint)
+        self._config = dict(lr=self.base_lr, **config, gamma=self.gamma)
+        self.last_epoch = 0
+        self._lr = self._start_rate()
+
+    def step(self) -> None:
+        """One epoch on: k <- k + 1, and lr <- lr * gamma when k is a decay epoch."""
+        self.last_epoch += 1
+        if self._decays(self.last_epoch):
+            self._lr = self._lr * self.gamma
+
+
+class StepLR(_Decay):
     """Multiply the rate by gamma every step_size epochs (torch.optim.lr_scheduler.StepLR).
 
         lr_k = lr * gamma^floor(k / step_size),   k = step() calls so far (call it once per epoch)
     """
 
     def __init__(self, lr, step_size, gamma=0.1):
-        self.base_lr = _rates("lr", lr, hint="try a value such as 0.1")
         self.step_size = _integer("step_size", step_size, 1, "it is the number of epochs between decays, e.g. 30")
-        self.gamma = check_positive_real("gamma", gamma, hint="0.1 divides the rate by 10 at each decay")
-        self._config = dict(lr=self.base_lr, step_size=self.step_size, gamma=self.gamma)
-        self.last_epoch = 0
-        self._lr = self._start_rate()
+        self._setup(lr, gamma, "0.1 divides the rate by 10 at each decay", step_size=self.step_size)
 
-    def step(self) -> None:
-        """One epoch on: k <- k + 1, and lr <- lr * gamma when k is a multiple of step_size."""
-        self.last_epoch += 1
-        if self.last_epoch % self.step_size == 0:
-            self._lr = self._lr * self.gamma
+    def _decays(self, k):
+        return k % self.step_size == 0
 
 
-class MultiStepLR(_Scheduler):
+class MultiStepLR(_Decay):
     """Multiply the rate by gamma at each milestone epoch (torch.optim.lr_scheduler.MultiStepLR).
 
         lr_k = lr * gamma^(number of milestones <= k),   milestones strictly increasing epochs
@@ -228,38 +236,25 @@ class MultiStepLR(_Scheduler):
         if any(b <= a for a, b in zip(self.milestones, self.milestones[1:])):
             raise ValueError(f"milestones must be strictly increasing; got {self.milestones}. Sort them (try "
                              f"{sorted(set(self.milestones))}); to decay twice at one epoch use gamma**2")
-        self.base_lr = _rates("lr", lr, hint="try a value such as 0.1")
-        self.gamma = check_positive_real("gamma", gamma, hint="0.1 divides the rate by 10 at each milestone")
-        self._config = dict(lr=self.base_lr, milestones=self.milestones, gamma=self.gamma)
-        self.last_epoch = 0
-        self._lr = self._start_rate()
-        if 0 in self.milestones:          # torch's constructor takes step 0, and decays at a milestone 0
+        self._setup(lr, gamma, "0.1 divides the rate by 10 at each milestone", milestones=self.milestones)
+        if self._decays(0):               # torch's constructor takes step 0, and decays at a milestone 0
             self._lr = self._lr * self.gamma
 
-    def step(self) -> None:
-        """One epoch on: k <- k + 1, and lr <- lr * gamma when k is a milestone."""
-        self.last_epoch += 1
-        if self.last_epoch in self.milestones:
-            self._lr = self._lr * self.gamma
+    def _decays(self, k):
+        return k in self.milestones
 
 
-class ExponentialLR(_Scheduler):
+class ExponentialLR(_Decay):
     """Multiply the rate by gamma at every step (torch.optim.lr_scheduler.ExponentialLR).
 
         lr_k = lr * gamma^k      (torch multiplies the current rate: k roundings, not one power)
     """
 
     def __init__(self, lr, gamma):
-        self.base_lr = _rates("lr", lr, hint="try a value such as 0.1")
-        self.gamma = check_positive_real("gamma", gamma, hint="0.95 takes about 14 steps to halve the rate")
-        self._config = dict(lr=self.base_lr, gamma=self.gamma)
-        self.last_epoch = 0
-        self._lr = self._start_rate()
+        self._setup(lr, gamma, "0.95 takes about 14 steps to halve the rate")
 
-    def step(self) -> None:
-        """One epoch on: k <- k + 1, lr <- lr * gamma."""
-        self.last_epoch += 1
-        self._lr = self._lr * self.gamma
+    def _decays(self, k):
+        return True
 
 
 class CosineAnnealingWarmRestarts(_Scheduler):
@@ -277,7 +272,7 @@ class CosineAnnealingWarmRestarts(_Scheduler):
     _counters = {"last_epoch": _count, "T_cur": _real_at_least_zero, "T_i": lambda n, v: check_int(n, v, 1)}
 
     def __init__(self, lr, T_0, T_mult=1, eta_min=0.0):
-        self.base_lr = _rates("lr", lr, hint="try a value such as 0.1")
+        self.base_lr = _rates("lr", lr)
         self.T_0 = _integer("T_0", T_0, 1, "it is the length of the first cycle in epochs, e.g. 10")
         self.T_mult = _integer("T_mult", T_mult, 1, "1 keeps every cycle T_0 long; 2 doubles each one")
         self.eta_min = _real_at_least_zero("eta_min", eta_min)
@@ -372,7 +367,7 @@ class OneCycleLR(_Scheduler):
     def _make_phases(self):
         """(end step, lr from, lr to, momentum from, momentum to) per phase, with torch's end steps."""
         lo, hi, up, top, t = self.initial_lr, self.max_lr, self.max_momentum, self.base_momentum, self.total_steps
-        if np.ndim(up) or np.ndim(top):     # per-run momenta: every phase gives one per run
+        if np.ndim(up) or np.ndim(top):     # per-run momenta: one per run in every phase
             up, top = (np.array(x, dtype=np.float64) for x in np.broadcast_arrays(up, top))
         warm_end = float(self.pct_start * t) - 1
         if self.three_phase:
@@ -382,15 +377,13 @@ class OneCycleLR(_Scheduler):
             phases = [(warm_end, lo, hi, up, top), (t - 1, hi, self.min_lr, top, up)]
         start = 0.0
         for i, (end, *_) in enumerate(phases):
+            what = f"pct_start={self.pct_start!r} with total_steps={t} gives phase {i + 1}"
             if end == start:
-                raise ValueError(
-                    f"pct_start={self.pct_start!r} with total_steps={t} gives phase {i + 1} of the cycle zero length "
-                    f"(it starts and ends at step {end:g}; torch divides by zero there); change pct_start so that "
-                    "pct_start * total_steps != 1")
+                raise ValueError(f"{what} zero length (from step {end:g} to itself: torch divides by zero there); "
+                                 "choose pct_start so that pct_start * total_steps != 1")
             if i == 2 and end < start:
-                raise ValueError(
-                    f"pct_start={self.pct_start!r} with total_steps={t} leaves no third phase for three_phase=True "
-                    f"(the second phase ends at step {start:g}, after the last step {end}); use pct_start < 0.5")
+                raise ValueError(f"{what} (three_phase) negative length: the second phase ends at step {start:g}, "
+                                 f"after the last step {end}; use pct_start < 0.5")
             start = end
         return phases
 
@@ -420,8 +413,9 @@ class OneCycleLR(_Scheduler):
     def _check_restored(self):
         shape = np.shape(np.asarray(self.base_momentum) + self.max_momentum) if self.cycle_momentum else None
         if (self.momentum is None) != (shape is None) or (shape is not None and np.shape(self.momentum) != shape):
-            raise ValueError(f"state_dict['state']['momentum'] must be {'None' if shape is None else f'of shape {shape}'} "
-                             f"for this config (cycle_momentum={self.cycle_momentum}); got {_to_json(self.momentum)!r}")
+            want = "None" if shape is None else f"of shape {shape}"
+            raise ValueError(f"state_dict['state']['momentum'] must be {want} for this config (cycle_momentum="
+                             f"{self.cycle_momentum}); got {_to_json(self.momentum)!r}")
 
     def step(self) -> None:
         """One update on: k <- k + 1, lr and momentum from k's phase (refused past total_steps)."""
@@ -452,8 +446,9 @@ class ReduceLROnPlateau(_Scheduler):
     Scalar only: it follows one metric, so lr is one number (build one scheduler per run for a
     sweep). Call step(val_loss) once per epoch after validating; a nan metric is never an
     improvement (as in torch). 'rel' assumes a positive metric: for a negative best, best * (1 -
-    threshold) lies above best, so a slightly worse metric counts as better (torch's rule; use 'abs'). Stricter than torch: 0 < factor < 1, min_lr <= lr, threshold >= 0
-    (and < 1 in 'min' 'rel' mode, where 1 would demand a metric below 0 * best).
+    threshold) lies above best, so a slightly worse metric counts as better (torch's rule; use
+    'abs'). Stricter than torch: 0 < factor < 1, min_lr <= lr, threshold >= 0 (and < 1 in 'min'
+    'rel' mode, where 1 would demand a metric below 0 * best).
     """
 
     _counters = {"last_epoch": _count, "best": _best, "num_bad_epochs": _count, "cooldown_counter": _count}
@@ -468,7 +463,7 @@ class ReduceLROnPlateau(_Scheduler):
         self.threshold_mode = _choice("threshold_mode", threshold_mode, ("rel", "abs"))
         self.factor = check_real("factor", factor)
         if not 0 < self.factor < 1:
-            raise ValueError(f"factor must lie in (0, 1): the new rate is lr * factor; got {factor!r}. Try 0.1 or 0.5")
+            raise ValueError(f"factor must lie in (0, 1): the new rate is lr * factor; got {factor!r}. Try 0.1")
         self.patience = _integer("patience", patience, 0, "it counts epochs without improvement, e.g. 10")
         self.cooldown = _integer("cooldown", cooldown, 0, "0 (no cooldown) is the default")
         self.threshold = _real_at_least_zero("threshold", threshold)
