@@ -20,9 +20,10 @@ Why not linear on v: v = EMA of g^2 squares the spread of a block. A coordinate 
 of its block's largest has v at 1e-4 of the block's absmax, below the 1/510 that rounds to code
 0; its m (1% of m's absmax, above 1/254) survives. The next step with a small gradient there
 divides a nonzero m by sqrt(0) + eps: a step of about lr * m / 1e-8. (A linear code on sqrt(v)
-narrows that gap but keeps it: right after a gradient appears next to a steady large one, m
-holds 0.1 g but sqrt(v) only 0.03 |g|.) The log code spreads its 255 levels over 31.75 octaves
-of v (about 1e-9.6 of the block's absmax), 8 per octave, with these bounds (for any finite x):
+narrows the gap but keeps it: one step after a gradient a appears beside a steady G in its block,
+m holds 0.1 a (kept for a > 0.04 G) but sqrt(v) only 0.032 a (code 0 for a < 0.062 G).) The log
+code spreads its 254 nonzero levels over 31.75 octaves of v (down to 2.8e-10 of the block's
+absmax), 8 per octave, with these bounds (for any finite x):
 
     linear:           |x_hat - x| <= s / 254                      (half a level), so |x_hat| <= 2 |x|
     log, x >= s 2^(-254.5/8):  2^(-1/16) <= x_hat / x <= 2^(1/16)  (within 4.5%; sqrt(v) within 2.2%)
@@ -31,8 +32,12 @@ of v (about 1e-9.6 of the block's absmax), 8 per octave, with these bounds (for 
 
 plus float rounding (a few ulps of s; in the subnormal range, below 2.2e-308, 2^-1074 absolute).
 So v is never read back smaller than v / 1.045, and no coordinate's denominator falls to eps
-while it has a gradient history. bitsandbytes' 8-bit Adam uses a nonlinear "dynamic" code for m
-and v alike; "linear" on m follows the course's simpler choice.
+while it has a gradient history. What linear m costs: a value under s/254 of its block reads back
+as 0, one up to s/127 as s/127 (up to twice itself), so a coordinate with small gradients beside
+large ones moves at a rounded speed; on the course's 2-parameter surfaces (one shared block) its
+path drifts by up to a third to a half of the start's distance (tests/test_adamw8bit.py).
+bitsandbytes' 8-bit Adam uses a nonlinear "dynamic" code for m and v alike, and keeps tensors
+of fewer than 4096 values (min_8bit_size) in 32 bits.
 
 Scales are float64 (bitsandbytes keeps float32 absmax): any finite float64 input, from 5e-324
 to 1.8e308, round-trips without inf, nan or a scale flushed to 0. Memory per moment:
@@ -205,7 +210,8 @@ class Adam8bit(Adam):
         m, v <- quantize(m', "linear"), quantize(v', v_code)   (blocks of block_size per run)
 
     v_code "log" (the default) keeps small v; "linear_unsigned" rounds them to 0 (the failure to show).
-    The step itself is Adam's in full precision: only what is stored between steps is 8-bit.
+    The step itself is Adam's in full precision (it calls optimizers.Adam.step, one source for the
+    arithmetic): only what is stored between steps is 8-bit.
     """
 
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, block_size=256,

@@ -36,6 +36,7 @@ from lessons_lib.datasets import ticket_triage
 from lessons_lib.lean import state_nbytes
 from lessons_lib.logistic import LogisticSurface, MinibatchLogistic
 from lessons_lib.optimizers import AdamState, AdamW
+from lessons_lib.precision import DynamicLossScaler
 from lessons_lib.quantized import Adam8bit, Adam8bitState, AdamW8bit
 from lessons_lib.runner import run
 from lessons_lib.surfaces import COURSE
@@ -316,6 +317,19 @@ def test_a_batch_of_runs_equals_the_same_runs_one_by_one_bitwise():
     batch = run(AdamW8bit(lr=lrs), 200, start=starts)
     for r in range(3):
         alone = run(AdamW8bit(lr=float(lrs[r])), 200, start=starts[r])
+        np.testing.assert_array_equal(batch.params[:, r], alone.params)
+
+
+def test_a_loss_scaler_skipping_steps_in_one_run_of_a_batch_leaves_that_runs_8bit_state_alone():
+    """The state's arrays are (runs, ...) so runner.run keeps a skipped run's codes and scales per run."""
+    starts = np.array([[1.0, 1.0], [0.001, 0.5]])           # 100 * 65536 overflows fp16, 0.1 * 65536 does not
+    batch = run(AdamW8bit(lr=0.01), 15, start=starts, scaler=DynamicLossScaler(growth_interval=3),
+                record_states=True)
+    assert batch.skipped[0, 0] and not batch.skipped[0, 1]
+    assert batch.states[0].step.tolist() == [0, 1]
+    np.testing.assert_array_equal(batch.states[0].m_codes[0], 0)
+    for r in range(2):
+        alone = run(AdamW8bit(lr=0.01), 15, start=starts[r], scaler=DynamicLossScaler(growth_interval=3))
         np.testing.assert_array_equal(batch.params[:, r], alone.params)
 
 
