@@ -406,3 +406,19 @@ def test_the_state_dict_is_plain_values_a_learner_can_read():
     assert d["hyperparameters"] == {"lr": 0.01, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.01,
                                     "bias_correction": True}
     assert d["state"]["step"] == 1 and set(d["state"]) == {"step", "m", "v"}
+
+
+def test_per_run_step_counts_of_a_batch_survive_a_checkpoint(tmp_path):
+    """With a scaler, runner.run skips steps in some runs only, so a batch's step count is one int per run."""
+    from lessons_lib.runner import run
+    opt = Adam(lr=np.array([0.01, 0.02, 0.03]))
+    trace = run(opt, 20, start=np.array([[0.1, 0.1], [10.0, 1.0], [0.5, 0.5]]),
+                scaler=DynamicLossScaler(init_scale=256.0), record_states=True)
+    state = trace.states[-1]
+    assert isinstance(state.step, np.ndarray) and len(set(state.step.tolist())) > 1
+    save_checkpoint(tmp_path / "b.npz", params=trace.final_params, optimizer=state_dict(opt, state))
+    parts = load_checkpoint(tmp_path / "b.npz")
+    loaded = load_state_dict(Adam(lr=np.array([0.01, 0.02, 0.03])), parts["optimizer"], parts["params"])
+    assert_bitwise_equal(loaded, state)
+    with pytest.raises(ValueError, match=r"state.step must be an int >= 0 \(or one per run"):
+        load_state_dict(Adam(lr=0.01), parts["optimizer"], parts["params"][0], allow_new_hyperparameters=True)
