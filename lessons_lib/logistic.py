@@ -16,9 +16,12 @@ Surfaces (objects with .loss(w) and .grad(w), which is all `runner.run` calls):
 - `MinibatchLogistic(X, y, batch_size, seed)`: .loss is the full training loss (what you
   log), .grad is the gradient of the next minibatch. It is STATEFUL: every .grad call
   consumes the next minibatch of its own seeded sampler, so call .reset() before each run
-  you want to reproduce.
+  you want to reproduce. state_dict() / load_state_dict(d) save and restore the stream's
+  position (the sampler's too), so a run resumed from a checkpoint sees the same minibatches.
 """
 from __future__ import annotations
+
+import hashlib
 
 import numpy as np
 
@@ -55,6 +58,19 @@ def _frozen(a):
     a = np.array(a, dtype=np.float64)
     a.flags.writeable = False
     return a
+
+
+def _check_keys(what: str, d, expected: set) -> None:
+    """A saved state must have exactly the expected keys (never a silent partial load)."""
+    if not isinstance(d, dict):
+        raise ValueError(f"{what} must be a dict from state_dict(); got {type(d).__name__}")
+    missing, extra = sorted(expected - set(d)), sorted(set(d) - expected)
+    if missing or extra:
+        raise ValueError(f"{what} does not fit: missing keys {missing}, unexpected keys {extra}")
+
+
+def _describe(a) -> str:
+    return f"shape {np.shape(a)}, dtype {np.asarray(a).dtype}"
 
 
 def _check_w(w, d: int):
@@ -206,6 +222,50 @@ class EpochSampler:
         self.draws += 1
         return idx[0] if self.runs is None else idx
 
+    def state_dict(self) -> dict:
+        """The stream's position as plain values: settings, each run's generator state, the epoch's
+        permutations (None before the first draw), the cursor into them and the draws so far."""
+        return {"n": self.n, "batch_size": self.batch_size, "seed": self.seed, "runs": self.runs,
+                "rng_states": [rng.bit_generator.state for rng in self._rngs],
+                "perms": None if self._perms is None else self._perms.copy(),
+                "cursor": self._cursor, "draws": self.draws}
+
+    def load_state_dict(self, d: dict) -> None:
+        """Continue exactly where state_dict() was taken; the settings (n, batch_size, seed, runs) must match."""
+        _check_keys("EpochSampler state", d, {"n", "batch_size", "seed", "runs", "rng_states", "perms",
+                                              "cursor", "draws"})
+        differ = [f"{k} (saved {d[k]!r}, this sampler {getattr(self, k)!r})"
+                  for k in ("n", "batch_size", "seed", "runs") if d[k] != getattr(self, k)]
+        if differ:
+            raise ValueError("the saved sampler state is for a different sampler: " + "; ".join(differ)
+                             + ". Make the sampler with the saved settings")
+        count = 1 if self.runs is None else self.runs
+        states = d["rng_states"]
+        if not isinstance(states, (list, tuple)) or len(states) != count:
+            raise ValueError(f"rng_states must hold one generator state per run ({count}); got {states!r}")
+        rngs = [np.random.default_rng() for _ in range(count)]
+        for rng, st in zip(rngs, states):
+            try:
+                rng.bit_generator.state = st
+            except (TypeError, ValueError, KeyError) as err:
+                raise ValueError(f"rng_states holds an invalid generator state ({err}); the saved state is "
+                                 "damaged") from None
+        perms = d["perms"]
+        if perms is not None:
+            perms = np.asarray(perms)
+            if perms.shape != (count, self.n) or perms.dtype.kind not in "iu" or not np.all(
+                    np.sort(perms, axis=1) == np.arange(self.n)):
+                raise ValueError(f"perms must be None or {count} permutations of 0 .. {self.n - 1}, shape "
+                                 f"({count}, {self.n}); got {_describe(perms)}")
+            perms = perms.astype(np.int64, copy=True)
+        cursor, draws = d["cursor"], d["draws"]
+        for name, value in (("cursor", cursor), ("draws", draws)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0; got {value!r}")
+        if cursor > self.n or (perms is None and cursor != 0):
+            raise ValueError(f"cursor must lie in 0 .. {self.n} (0 before the first draw); got {cursor!r}")
+        self._rngs, self._perms, self._cursor, self.draws = rngs, perms, int(cursor), int(draws)
+
 
 class LogisticSurface:
     """Full-batch logistic regression on (X, y) as a surface: .loss(w), .grad(w), .hessian(w).
@@ -301,6 +361,32 @@ class MinibatchLogistic(LogisticSurface):
     def reset(self) -> None:
         """Forget the minibatch stream: the next .grad call starts from the first minibatch."""
         self.sampler = None
+
+    def _fingerprint(self) -> str:
+        return hashlib.sha256(self.X.tobytes() + self.y.tobytes()).hexdigest()
+
+    def state_dict(self) -> dict:
+        """The minibatch stream's position: batch_size, seed, a fingerprint of the data, and the
+        sampler's state_dict (None before the first .grad call)."""
+        return {"batch_size": self.batch_size, "seed": self.seed, "data_sha256": self._fingerprint(),
+                "sampler": None if self.sampler is None else self.sampler.state_dict()}
+
+    def load_state_dict(self, d: dict) -> None:
+        """Continue the minibatch stream where state_dict() was taken (same data, batch_size and seed)."""
+        _check_keys("MinibatchLogistic state", d, {"batch_size", "seed", "data_sha256", "sampler"})
+        differ = [f"{k} (saved {d[k]!r}, this surface {getattr(self, k)!r})"
+                  for k in ("batch_size", "seed") if d[k] != getattr(self, k)]
+        if d["data_sha256"] != self._fingerprint():
+            differ.append("the data X, y (their fingerprints differ)")
+        if differ:
+            raise ValueError("the saved minibatch stream is for a different surface: " + "; ".join(differ))
+        if d["sampler"] is None:
+            self.sampler = None
+            return
+        runs = d["sampler"].get("runs") if isinstance(d["sampler"], dict) else None
+        sampler = EpochSampler(self.n, self.batch_size, self.seed, runs)
+        sampler.load_state_dict(d["sampler"])
+        self.sampler = sampler
 
     @property
     def draws(self) -> int:
