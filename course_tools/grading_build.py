@@ -148,6 +148,7 @@ LESSON_PIECES = {
     "01": ("optimizers",),                 # one SGD step, by hand
     "02": ("optimizers", "run"),           # the stability limit, and SGD written as a loop
     "03": ("optimizers",),                 # SGD and momentum paths, by hand
+    "04": ("optimizers",),                 # AdaGrad's effective lr by hand, an RMSprop step
     "05": ("optimizers",),                 # Adam's first step and three steps, by hand
     "06": ("optimizers",),                 # an AdamW step from the equations
     "07": ("schedules",),                  # warmup-cosine

@@ -77,6 +77,7 @@ class Adagrad(_Optimizer):
         return lr / (1 + (t - 1) * _per_run(self.lr_decay, params))
 
     def step(self, params, grads, state: AdagradState, lr=None):
+        # BEGIN GRADED PIECE optimizers: Adagrad.step
         params, g, lr = self._check_inputs(params, grads, lr)
         wd = _per_run(self.weight_decay, params)
         if np.any(np.asarray(wd) != 0):
@@ -86,13 +87,16 @@ class Adagrad(_Optimizer):
         std = np.sqrt(total) + _per_run(self.eps, params)
         new, total = _keep_dtype(params.dtype, params - (lr_t * g) / std, total)
         return new, AdagradState(step=state.step + 1, sum=total)
+        # END GRADED PIECE
 
     def effective_lr(self, state: AdagradState, lr=None):
         """lr_t / (sqrt(sum) + eps): what the last step (step t of the state) multiplied its gradient by."""
+        # BEGIN GRADED PIECE optimizers: Adagrad.effective_lr
         lr = self.lr if lr is None else lr
         t = max(int(state.step), 1) if np.ndim(state.step) == 0 else np.maximum(state.step, 1)
         lr_t = self._lr_t(_per_run(lr, state.sum), _per_run(t, state.sum), state.sum)
         return lr_t / (np.sqrt(state.sum) + _per_run(self.eps, state.sum))
+        # END GRADED PIECE
 
 
 class RMSprop(_Optimizer):
@@ -142,6 +146,7 @@ class RMSprop(_Optimizer):
         return np.sqrt(square_avg) + eps
 
     def step(self, params, grads, state: RMSpropState, lr=None):
+        # BEGIN GRADED PIECE optimizers: RMSprop.step
         params, g, lr = self._check_inputs(params, grads, lr)
         wd = _per_run(self.weight_decay, params)
         if np.any(np.asarray(wd) != 0):
@@ -164,8 +169,11 @@ class RMSprop(_Optimizer):
         new, square_avg, grad_avg, buf = _keep_dtype(params.dtype, new, square_avg, grad_avg, buf)
         return new, RMSpropState(step=state.step + 1, square_avg=square_avg, grad_avg=grad_avg,
                                  momentum_buffer=buf)
+        # END GRADED PIECE
 
     def effective_lr(self, state: RMSpropState, lr=None):
         """lr / denom of the state: without momentum, what the last step multiplied its gradient by."""
+        # BEGIN GRADED PIECE optimizers: RMSprop.effective_lr
         lr = _per_run(self.lr if lr is None else lr, state.square_avg)
         return lr / self._denominator(state.square_avg, state.grad_avg, _per_run(self.eps, state.square_avg))
+        # END GRADED PIECE

@@ -42,6 +42,11 @@ def sgd_final_loss(lr, steps):
     return float(COURSE.loss(w))
 
 
+def rmsprop_step(w, g, square_avg, lr, alpha, eps):
+    s = alpha * square_avg + (1 - alpha) * g * g
+    return w - lr * g / (np.sqrt(s) + eps), s
+
+
 def adamw_step(w, g, m, v, t, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
     b1, b2 = betas
     m2 = b1 * m + (1 - b1) * g
@@ -144,6 +149,8 @@ CORRECT = {
                           loss_above=sgd_final_loss(0.0204, 200)),
     "three_steps_sgd_momentum": dict(my_curvatures=C3, my_start=S3, sgd_path=path(C3, S3),
                                      momentum_path=path(C3, S3, mu=0.9)),
+    "adagrad_effective_lr": dict(effective_lr_k=0.1 / math.sqrt(10 * 0.4**2), step_size_k=0.1 / math.sqrt(10)),
+    "rmsprop_step": dict(rmsprop_step=rmsprop_step),
     "adam_first_step": dict(first_step=[0.001, 0.001]),
     "v_constant_gradient": dict(v_hat_constant=9.0, variance_constant=0.0),
     "adam_three_steps": dict(adam_curvatures=[50.0, 0.5], adam_start=[-1.0, 3.0],
@@ -353,6 +360,118 @@ def test_adam_three_steps_detects_missing_bias_correction(capsys):
     result = verdict(checks.adam_three_steps, capsys, adam_curvatures=c, adam_start=s,
                      adam_path=adam_path(c, s, bias_correction=False))
     assert_wrong(result, "bias correction")
+
+
+# ------------------------------------------------------------------ lesson 04
+
+LR04, G04, K04 = 0.1, 0.4, 10          # the exercise's numbers, by hand below
+
+
+@pytest.mark.parametrize("effective_lr_k, step_size_k, fragment", [
+    (LR04 / (K04 * G04**2), 1.0, "divides lr by the sum of squares"),
+    (LR04 / G04, 1.0, "counts one squared gradient"),
+    (LR04 / math.sqrt(K04), 1.0, "is the size of the step"),
+    (LR04, 1.0, "is lr itself"),
+    (LR04 / math.sqrt((K04 - 1) * G04**2), 1.0, "off by one"),
+    (LR04 / math.sqrt(K04 * G04**2), LR04 / math.sqrt(K04 * G04**2), "is the effective learning rate"),
+    (LR04 / math.sqrt(K04 * G04**2), -LR04 / math.sqrt(K04), "is negative"),
+    (LR04 / math.sqrt(K04 * G04**2), LR04, "the first step (k = 1)"),
+    (LR04 / math.sqrt(K04 * G04**2), LR04 * G04, "plain SGD step"),
+    (LR04 / math.sqrt(K04 * G04**2), LR04 / K04, "divides by k"),
+    (LR04 / math.sqrt(K04 * G04**2), LR04 / math.sqrt(K04 + 1), "off by one"),
+    (LR04 / math.sqrt(K04 * G04**2), 0.05, "`step_size_k` is too large"),
+])
+def test_adagrad_effective_lr_names_the_usual_slips(effective_lr_k, step_size_k, fragment, capsys):
+    result = verdict(checks.adagrad_effective_lr, capsys, effective_lr_k=effective_lr_k, step_size_k=step_size_k)
+    assert_wrong(result, fragment, hidden=("0.079", "0.0316", "0.03162"))
+
+
+def _rmsprop_variant(kind):
+    def step(w, g, square_avg, lr, alpha, eps):
+        a = 1 - alpha if kind == "swapped" else alpha
+        if kind == "no square":
+            s = a * square_avg + (1 - a) * g
+        elif kind == "sum":
+            s = square_avg + g * g
+        elif kind == "in place":
+            square_avg *= alpha
+            square_avg += (1 - alpha) * g * g
+            s = square_avg
+        else:
+            s = a * square_avg + (1 - a) * g * g
+        denom = {"eps inside": np.sqrt(s + eps), "no eps": np.sqrt(s), "no root": s + eps,
+                 "previous square_avg": np.sqrt(square_avg) + eps}.get(kind, np.sqrt(s) + eps)
+        w_new = w + lr * g / denom if kind == "uphill" else w - lr * g / denom
+        if kind == "float64":
+            return np.asarray(w_new, dtype=np.float64), np.asarray(s, dtype=np.float64)
+        if kind == "swapped order":
+            return s, w_new
+        if kind == "returns w only":
+            return w_new
+        if kind == "one number":
+            return float(np.sum(w_new)), s
+        if kind == "nan":
+            return w_new * np.nan, s
+        if kind == "library":
+            from lessons_lib.adaptive import RMSprop, RMSpropState
+            w2, st = RMSprop(lr=lr, alpha=alpha, eps=eps).step(w, g, RMSpropState(0, square_avg, None, None))
+            return w2, st.square_avg
+        return w_new, s
+    return step
+
+
+@pytest.mark.parametrize("kind, fragments", [
+    ("eps inside", ["case 'first step (square_avg = 0)'", "eps went inside the square root"]),
+    ("no square", ["average the squared gradient"]),
+    ("sum", ["AdaGrad's ever-growing sum"]),
+    ("swapped", ["alpha and 1 - alpha are swapped"]),
+    ("no eps", ["eps is missing"]),
+    ("no root", ["divides by square_avg itself"]),
+    ("previous square_avg", ["divides by the previous square_avg"]),
+    ("uphill", ["moved uphill"]),
+    ("swapped order", ["in the wrong order"]),
+    ("in place", ["changed the `square_avg` passed to it in place"]),
+    ("float64", ["case 'float32 parameters stay float32'", "`w_new` is float64 for float32 inputs"]),
+    ("returns w only", ["should return a tuple (w_new, square_avg_new)"]),
+    ("one number", ["`w_new` has shape ()"]),
+    ("nan", ["`w_new` contains nan or inf"]),
+])
+def test_rmsprop_step_names_each_known_mistake(kind, fragments, capsys):
+    result = verdict(checks.rmsprop_step, capsys, rmsprop_step=_rmsprop_variant(kind))
+    assert_wrong(result, *fragments)
+
+
+def test_rmsprop_step_refuses_the_librarys_rmsprop(capsys):
+    result = verdict(checks.rmsprop_step, capsys, rmsprop_step=_rmsprop_variant("library"))
+    assert_wrong(result, "calls the library's RMSprop.step")
+
+
+def test_rmsprop_step_accepts_torchs_own_route_and_a_batch_written_with_loops(capsys):
+    def lerp_form(w, g, square_avg, lr, alpha, eps):       # torch: square_avg.mul_(alpha).addcmul_(g, g, 1 - alpha)
+        s = square_avg + (1 - alpha) * (g * g - square_avg)
+        return w - lr * (g / (np.sqrt(s) + eps)), s
+
+    def by_entry(w, g, square_avg, lr, alpha, eps):
+        w_new, s_new = np.empty_like(w), np.empty_like(square_avg)
+        for i in np.ndindex(w.shape):
+            s_new[i] = alpha * square_avg[i] + (1 - alpha) * g[i] ** 2
+            w_new[i] = w[i] - lr * g[i] / (math.sqrt(s_new[i]) + eps)
+        return w_new, s_new
+
+    for fn in (lerp_form, by_entry):
+        assert verdict(checks.rmsprop_step, capsys, rmsprop_step=fn)
+
+
+def test_rmsprop_step_names_the_case_and_coordinate_of_an_unknown_slip(capsys):
+    def late_slip(w, g, square_avg, lr, alpha, eps):
+        w_new, s = rmsprop_step(w, g, square_avg, lr, alpha, eps)
+        if w.ndim == 2:
+            w_new = w_new.copy()
+            w_new[1, 0] += 0.5
+        return w_new, s
+
+    result = verdict(checks.rmsprop_step, capsys, rmsprop_step=late_slip)
+    assert_wrong(result, "case 'a batch of 3 runs, shape (3, 2)'", "entry [1, 0] is too large")
 
 
 # ------------------------------------------------------------------ lesson 06

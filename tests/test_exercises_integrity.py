@@ -14,8 +14,8 @@ from course_tools import exercises
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
 EXERCISES = ROOT / "exercises"
-LESSONS = ["01_one_uneven_surface", "02_sgd_zigzag", "03_momentum", "05_adam", "06_adamw", "07_schedules",
-           "08_clipping", "09_loss_scaling", "10_capstone", "11_real_model"]
+LESSONS = ["01_one_uneven_surface", "02_sgd_zigzag", "03_momentum", "04_adagrad_rmsprop", "05_adam", "06_adamw",
+           "07_schedules", "08_clipping", "09_loss_scaling", "10_capstone", "11_real_model"]
 
 # The exercises COURSE.md asks for, and the graded cell that holds each.
 REQUIRED = {
@@ -23,6 +23,8 @@ REQUIRED = {
     "the stability limit, derived": "02_stability_limit",
     "the stability limit, confirmed by a run": "02_stability_run",
     "three steps by hand: SGD and framework momentum": "03_three_steps_by_hand",
+    "AdaGrad's effective learning rate after k equal gradients, by hand": "04_adagrad_effective_lr",
+    "implement the RMSprop step (uncentered, no momentum)": "04_rmsprop_step",
     "three steps by hand: Adam": "05_adam_three_steps",
     "Adam's first bias-corrected step for g = [20, 0.2]": "05_first_step",
     "what does v measure?": "05_v_measures",

@@ -21,6 +21,7 @@ parameters   the numbers the exercises fix         sgd ... real_model   the chec
 from __future__ import annotations
 
 from .adam import adam_first_step, adam_three_steps, v_constant_gradient
+from .adaptive import adagrad_effective_lr, rmsprop_step
 from .adamw import adamw_step
 from .blocking import LibraryUsedError, library_blocked
 from .capstone import optimizer_state_memory, training_loop
@@ -35,6 +36,7 @@ from .sgd import one_sgd_step, stability_limit, stability_run
 __all__ = [
     "CheckResult", "LibraryUsedError", "library_blocked",
     "one_sgd_step", "stability_limit", "stability_run", "three_steps_sgd_momentum",
+    "adagrad_effective_lr", "rmsprop_step",
     "adam_first_step", "v_constant_gradient", "adam_three_steps", "adamw_step",
     "warmup_cosine_schedule", "scheduler_order", "clip_factor", "global_norm_clipping",
     "fp16_underflow", "loss_scaler_update", "optimizer_state_memory", "training_loop",

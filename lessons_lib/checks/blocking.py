@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 
-from .. import clipping, logistic, memory, optimizers, precision, runner, schedules
+from .. import adaptive, clipping, logistic, memory, optimizers, precision, runner, schedules
 
 
 class LibraryUsedError(RuntimeError):
@@ -23,7 +23,8 @@ class LibraryUsedError(RuntimeError):
 
 PIECES = {
     "optimizers": (None, [
-        optimizers.SGD.step, optimizers.EMAMomentum.step, optimizers.Adam.step, optimizers.Adam.moments_hat]),
+        optimizers.SGD.step, optimizers.EMAMomentum.step, optimizers.Adam.step, optimizers.Adam.moments_hat,
+        adaptive.Adagrad.step, adaptive.Adagrad.effective_lr, adaptive.RMSprop.step, adaptive.RMSprop.effective_lr]),
     "schedules": ("the library's schedules", [schedules.Schedule.__call__, *schedules.FORMULAS.values()]),
     "clip_by_global_norm": ("the library's clip_by_global_norm", [
         clipping.clip_by_global_norm, clipping.clip_runs_by_norm, clipping.global_norm, clipping.run_norms,

@@ -6,6 +6,7 @@ import numpy as np
 # Hyperparameters fixed by the exercise texts (the notebooks quote the same numbers).
 BY_HAND_LR = 0.05          # lesson 03: SGD and framework momentum, three steps by hand
 BY_HAND_MOMENTUM = 0.9
+ADAGRAD_LR, ADAGRAD_GRAD, ADAGRAD_STEPS = 0.1, 0.4, 10   # lesson 04: AdaGrad after k equal gradients
 ADAM_BY_HAND_LR = 0.1      # lesson 05: Adam, three steps by hand
 ADAM_FIRST_GRAD = np.array([20.0, 0.2])
 ADAM_FIRST_LR = 0.001
