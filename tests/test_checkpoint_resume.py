@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lessons_lib.lr_plateau import ReduceLROnPlateau
+from lessons_lib.lr_schedulers import CosineAnnealingWarmRestarts, ExponentialLR, MultiStepLR, OneCycleLR, StepLR
 from lessons_lib.adaptive import Adagrad, RMSprop
 from lessons_lib.checkpoint import (
     CHECKPOINT_FORMAT, FORMAT, VERSION, load_checkpoint, load_state_dict, save_checkpoint, state_dict,
@@ -422,3 +424,49 @@ def test_per_run_step_counts_of_a_batch_survive_a_checkpoint(tmp_path):
     assert_bitwise_equal(loaded, state)
     with pytest.raises(ValueError, match=r"state.step must be an int >= 0 \(or one per run"):
         load_state_dict(Adam(lr=0.01), parts["optimizer"], parts["params"][0], allow_new_hyperparameters=True)
+
+
+# ------------------------------------------------------------------ the library's own schedulers
+
+SCHEDULERS = {
+    "StepLR": lambda: StepLR(lr=0.05, step_size=20, gamma=0.5),
+    "MultiStepLR": lambda: MultiStepLR(lr=0.05, milestones=[10, 45, 70], gamma=0.3),
+    "ExponentialLR": lambda: ExponentialLR(lr=0.05, gamma=0.98),
+    "CosineAnnealingWarmRestarts": lambda: CosineAnnealingWarmRestarts(lr=0.05, T_0=15, T_mult=2, eta_min=1e-4),
+    "OneCycleLR": lambda: OneCycleLR(max_lr=0.05, total_steps=STEPS),
+    "ReduceLROnPlateau": lambda: ReduceLROnPlateau(lr=0.05, factor=0.5, patience=3, threshold=0.05),
+}
+
+
+def scheduled_run(make_sched, start_w, start_state, opt, sched, steps):
+    """AdamW driven by a scheduler (beta1 cycled by OneCycleLR; the plateau rule fed the loss)."""
+    w, state = start_w, start_state
+    for _ in range(steps):
+        if isinstance(sched, OneCycleLR):
+            opt.betas = (sched.momentum, opt.betas[1])
+        w, state = opt.step(w, COURSE.grad(w), state, lr=sched.lr)
+        if isinstance(sched, ReduceLROnPlateau):
+            sched.step(float(COURSE.loss(w)))
+        else:
+            sched.step()
+    return w, state
+
+
+@pytest.mark.parametrize("name", list(SCHEDULERS))
+def test_a_run_with_each_scheduler_resumes_from_a_file_bit_for_bit(name, tmp_path):
+    make_sched = SCHEDULERS[name]
+    opt, sched = AdamW(lr=0.05, weight_decay=0.01), make_sched()
+    w_ref, state_ref = scheduled_run(make_sched, COURSE_START.copy(), opt.init(COURSE_START), opt, sched, STEPS)
+
+    opt, sched = AdamW(lr=0.05, weight_decay=0.01), make_sched()
+    w, state = scheduled_run(make_sched, COURSE_START.copy(), opt.init(COURSE_START), opt, sched, AT)
+    saved_betas = opt.betas
+    path = save_checkpoint(tmp_path / "run.npz", params=w, optimizer=state_dict(opt, state), scheduler=sched, step=AT)
+    parts = load_checkpoint(path)
+    opt, sched = AdamW(lr=0.05, weight_decay=0.01, betas=saved_betas), make_sched()
+    sched.load_state_dict(parts["scheduler"])
+    w = parts["params"]
+    state = load_state_dict(opt, parts["optimizer"], w)
+    w, state = scheduled_run(make_sched, w, state, opt, sched, STEPS - AT)
+    assert np.array_equal(w, w_ref)
+    assert_bitwise_equal(state, state_ref)

@@ -8,13 +8,13 @@ import math
 import numpy as np
 import pytest
 
+from lessons_lib.lr_plateau import ReduceLROnPlateau
 from lessons_lib.lr_schedulers import (
     STATE_VERSION,
     CosineAnnealingWarmRestarts,
     ExponentialLR,
     MultiStepLR,
     OneCycleLR,
-    ReduceLROnPlateau,
     StepLR,
 )
 from lessons_lib.optimizers import SGD

@@ -27,12 +27,12 @@ import math
 import numpy as np
 import pytest
 
+from lessons_lib.lr_plateau import ReduceLROnPlateau
 from lessons_lib.lr_schedulers import (
     CosineAnnealingWarmRestarts,
     ExponentialLR,
     MultiStepLR,
     OneCycleLR,
-    ReduceLROnPlateau,
     StepLR,
 )
 from lessons_lib.optimizers import SGD, Adam
