@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lessons_lib.adaptive import Adagrad, RMSprop
 from lessons_lib.clipping import angle_degrees, clip_by_global_norm, clip_by_value
 from lessons_lib.datasets import ticket_triage
 from lessons_lib.logistic import LogisticSurface
@@ -67,6 +68,41 @@ def _clipped_updates_in_the_capstone_loop():
     return int(run(AdamW(peak, weight_decay=0.01), steps, schedule=cosine(peak, steps), max_norm=20).clipped.sum())
 
 
+def _noise_floor_fraction_at_the_same_effective_step():
+    # lesson 03, section 7, written out again without the library: heavy-ball as v = beta v + g,
+    # w -= lr v (v starts at 0), the gradient [100 a, b] by hand, and lesson 07's noise: one
+    # default_rng(0) standard normal per coordinate and copy at every step; the floor is the mean
+    # loss over steps 1201-2400 and over 400 copies
+    curvatures = np.array([100.0, 1.0])
+
+    def floor(lr, beta, steps=2400, window_start=1200, copies=400):
+        rng = np.random.default_rng(0)
+        w, v, total = np.ones((copies, 2)), np.zeros((copies, 2)), 0.0
+        for k in range(steps):
+            v = beta * v + curvatures * w + rng.standard_normal(w.shape)
+            w = w - lr * v
+            if k >= window_start:
+                total += float(np.mean(0.5 * (curvatures * w**2).sum(axis=1)))
+        return total / (steps - window_start)
+
+    return floor(0.018 * (1 - 0.9), 0.9) / floor(0.018, 0.0)
+
+
+def _stationary_floor(lr, beta, sigma=1.0, curvatures=(100.0, 1.0)):
+    # mean loss on the floor, summed over coordinates: lr s^2 (1+b) / (2 (1-b) (2 (1+b) - lr c))
+    return sum(lr * sigma**2 * (1 + beta) / (2 * (1 - beta) * (2 * (1 + beta) - lr * c)) for c in curvatures)
+
+
+def _adagrad_step_on_a_constant_gradient(t, lr=0.1):
+    """The t-th step of the library's Adagrad when every gradient is 1 (the sloped plane)."""
+    opt, w = Adagrad(lr=lr), np.zeros(1)
+    state = opt.init(w)
+    for _ in range(t):
+        before = w
+        w, state = opt.step(w, np.ones(1), state)
+    return float(abs(w - before)[0])
+
+
 NUMERIC = {
     ("01", "one-step-a"): lambda: 1 - 0.018 * 100,                       # by hand: a - lr * 100 a
     ("01", "one-step-b"): lambda: float(run(SGD(lr=0.018), 1).final_params[1]),
@@ -78,6 +114,10 @@ NUMERIC = {
     # r (K / (K - W))^(1/W); dividing that factor out gives the limit the rate approaches
     ("03", "rate-at-theory-optimum"): lambda: float(measured_rate(
         run(SGD(lr=4 / 121, momentum=81 / 121), 400), window=300)) / (400 / 100) ** (1 / 300),
+    ("03", "noise-floor-same-effective-step"): _noise_floor_fraction_at_the_same_effective_step,
+    ("04", "adagrad-step-after-100"): lambda: _adagrad_step_on_a_constant_gradient(100),
+    ("04", "rmsprop-first-step"): lambda: float(1 - run(RMSprop(lr=0.01, alpha=0.99), 1).final_params[0]) / 0.01,
+    ("04", "eps-inside-the-root"): lambda: 1e-5 / math.sqrt(1e-5**2 + 1e-8),            # by hand
     ("05", "first-step-size"): lambda: float(1 - run(Adam(lr=0.01), 1).final_params[1]),
     ("05", "uncorrected-first-step"): lambda: 0.01 * (0.1 * 4.0) / math.sqrt(0.001 * 16.0),
     ("06", "adamw-zero-gradient"): lambda: float(AdamW(lr=0.1, weight_decay=0.01).step(
@@ -132,12 +172,57 @@ def test_quiz_03_sgd_ends_below_momentum_at_lr_0_018():
     assert sgd < ema and "SGD" in _choice("03", "sgd-vs-momentum-40-steps")
 
 
-def test_quiz_04_v_is_the_mean_of_g_squared():
+def test_quiz_03_noise_floor_fraction_agrees_with_the_stationary_formula():
+    # the closed form, independent of any simulation: heavy-ball at lr 0.0018, beta 0.9 over SGD at 0.018
+    q = _question("03", "noise-floor-same-effective-step")
+    assert abs(q["answer"] - _stationary_floor(0.0018, 0.9) / _stationary_floor(0.018, 0.0)) <= q["tolerance"]
+
+
+def test_quiz_04_adagrad_rates_freeze_on_the_surface():
+    opt = Adagrad(lr=0.1)
+    states = run(opt, 1000, record_states=True).states
+    b_100, b_1000 = (float(opt.effective_lr(states[t - 1])[1]) for t in (100, 1000))
+    assert f"{b_100:.3e}" == "3.158e-02" and f"{b_1000:.3e}" == "3.156e-02"
+    assert _choice("04", "adagrad-freezes-on-the-surface").startswith("the gradients shrink geometrically")
+
+
+def test_quiz_04_rmsprop_memory_with_alpha_0_999():
+    n = math.ceil(-1 / math.log(0.999))             # the first n with 0.999**n <= 1/e, by hand
+    assert 0.999**n <= math.exp(-1) < 0.999 ** (n - 1) and n == 1000
+    assert _choice("04", "rmsprop-memory") == "1000"
+
+
+def test_quiz_04_centered_rmsprop_step_explodes_on_a_constant_gradient():
+    opt, w = RMSprop(lr=0.01, centered=True), np.zeros(1)
+    state, sizes = opt.init(w), []
+    for _ in range(3000):
+        w_next, state = opt.step(w, np.array([3.0]), state)
+        sizes.append(float(abs(w_next - w)[0]) / 0.01)
+        w = w_next
+    assert f"{sizes[-1]:.4g}" == "3.557e+06" and sizes[-1] > sizes[999] > sizes[0]
+    assert "grows without bound" in _choice("04", "centered-constant-gradient")
+
+
+def test_quiz_04_sgd_and_heavy_ball_do_not_see_the_turn():
+    c, s = math.cos(math.pi / 4), math.sin(math.pi / 4)
+    R = np.array([[c, -s], [s, c]])
+    H = R @ np.diag([100.0, 1.0]) @ R.T
+    for momentum in (0.0, 0.69):
+        w, u = np.array([1.0, 1.0]), R @ np.array([1.0, 1.0])
+        bw, bu = np.zeros(2), np.zeros(2)
+        for _ in range(100):                        # heavy-ball by hand on both surfaces
+            bw, bu = momentum * bw + np.array([100.0, 1.0]) * w, momentum * bu + H @ u
+            w, u = w - 0.0185 * bw, u - 0.0185 * bu
+        assert np.allclose(R @ w, u, rtol=1e-9, atol=1e-14)   # the turned run is the aligned run, turned
+    assert _choice("04", "turned-surface") == "SGD's and heavy-ball's"
+
+
+def test_quiz_05_v_is_the_mean_of_g_squared():
     g = np.array([3.0, -3.0, 3.0, -3.0])
     assert float(np.mean(g**2)) == 9.0 and _choice("05", "what-v-measures").startswith("9")
 
 
-def test_quiz_06_scheduler_stepped_first_skips_the_first_value():
+def test_quiz_07_scheduler_stepped_first_skips_the_first_value():
     f = warmup_cosine(peak=3e-4, final=3e-5, warmup_steps=2, total_steps=10)
     assert f"{float(f(1)):.6f}" in _choice("07", "scheduler-order")
 
@@ -150,16 +235,16 @@ def test_quiz_02_distance_ranking_flips_at_step_189():
     assert f"step {first}" in _choice("02", "ranking-by-distance")
 
 
-def test_quiz_06_the_80th_update_of_cosine_uses_rate_0():
+def test_quiz_07_the_80th_update_of_cosine_uses_rate_0():
     assert cosine(0.018, 80).values(80)[-1] == 0.0
 
 
-def test_quiz_08_bfloat16_rounds_1_plus_1e_3_to_1():
+def test_quiz_09_bfloat16_rounds_1_plus_1e_3_to_1():
     assert float(to_bfloat16(np.array([1.001]))[0]) == 1.0
     assert "2**-7" in _choice("09", "bf16-precision")
 
 
-def test_quiz_08_1e_8_becomes_zero_in_fp16():
+def test_quiz_09_1e_8_becomes_zero_in_fp16():
     assert float(to_fp16(np.array([1e-8]))[0]) == 0.0 and _choice("09", "underflow-1e-8").startswith("0")
 
 

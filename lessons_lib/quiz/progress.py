@@ -25,6 +25,7 @@ LESSONS = {
     "01": "One uneven surface",
     "02": "SGD and the zigzag",
     "03": "Momentum: an optimizer with a memory",
+    "04": "AdaGrad and RMSProp: where Adam's second moment comes from",
     "05": "Adam: a step size for every coordinate",
     "06": "AdamW: weight decay, decoupled",
     "07": "Warmup and cosine: changing the learning rate as you go",
