@@ -200,7 +200,7 @@ def test_quiz_04_centered_rmsprop_step_explodes_on_a_constant_gradient():
         sizes.append(float(abs(w_next - w)[0]) / 0.01)
         w = w_next
     assert f"{sizes[-1]:.4g}" == "3.557e+06" and sizes[-1] > sizes[999] > sizes[0]
-    assert "grows without bound" in _choice("04", "centered-constant-gradient")
+    assert "3.557e+06" in _choice("04", "centered-constant-gradient")
 
 
 def test_quiz_04_sgd_and_heavy_ball_do_not_see_the_turn():
