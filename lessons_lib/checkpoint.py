@@ -40,6 +40,7 @@ import numpy as np
 
 from .param_groups import _UNBATCHED, ParamGroups, ParamGroupsState
 from .precision import ScalerState
+from .validation import check_keys
 
 __all__ = ["state_dict", "load_state_dict", "hyperparameters", "save_checkpoint", "load_checkpoint",
            "FORMAT", "VERSION", "CHECKPOINT_FORMAT", "CHECKPOINT_VERSION"]
@@ -131,12 +132,7 @@ def state_dict(optimizer, state) -> dict:
 
 
 def _check_keys(what, d, expected):
-    if not isinstance(d, dict):
-        raise ValueError(f"{what} must be a dict; got {type(d).__name__}")
-    missing, extra = sorted(set(expected) - set(d)), sorted(set(d) - set(expected))
-    if missing or extra:
-        raise ValueError(f"{what} does not fit this optimizer: missing keys {missing}, unexpected keys {extra}. "
-                         "Nothing was loaded")
+    check_keys(what, d, expected)
 
 
 def _hyper_differences(saved, current, where=""):

@@ -47,8 +47,8 @@ import math
 
 import numpy as np
 
-from .validation import (_show, as_float_array, check_int, check_nonnegative, check_positive, check_positive_real,
-                         check_real, check_unit_interval)
+from .validation import (_show, as_float_array, check_int, check_keys, check_nonnegative, check_positive,
+                         check_positive_real, check_real, check_unit_interval)
 
 __all__ = ["StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingWarmRestarts", "OneCycleLR", "STATE_VERSION"]
 
@@ -108,13 +108,7 @@ def _to_json(value):
 
 
 def _keys(where, d, expected):
-    if not isinstance(d, dict):
-        raise ValueError(f"{where} must be a dict; got {type(d).__name__}. Pass what state_dict() returned")
-    missing, unknown = sorted(set(expected) - set(d)), sorted(set(d) - set(expected))
-    if missing or unknown:
-        raise ValueError(f"{where} does not hold a complete scheduler state: missing keys {missing}, unknown "
-                         f"keys {unknown} (expected {sorted(expected)}); nothing was loaded. Pass what "
-                         "state_dict() returned")
+    check_keys(where, d, expected, hint="Pass what state_dict() returned")
 
 
 def _finite(name, value):
@@ -288,10 +282,13 @@ class CosineAnnealingWarmRestarts(_Scheduler):
                              "the restart must be fewer than the cycle's length")
 
     def _rate(self):
+        # BEGIN GRADED PIECE lr_schedulers: CosineAnnealingWarmRestarts._rate
         return self.eta_min + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
+        # END GRADED PIECE
 
     def _cycle(self, epoch):
         """(T_cur, T_i) at an epoch: the cycle that holds it, by exact sums T_0 + T_0 T_mult + ..."""
+        # BEGIN GRADED PIECE lr_schedulers: CosineAnnealingWarmRestarts._cycle
         if epoch < self.T_0:
             return epoch, self.T_0
         if self.T_mult == 1:
@@ -300,9 +297,11 @@ class CosineAnnealingWarmRestarts(_Scheduler):
         while epoch >= start + length:
             start, length = start + length, length * self.T_mult
         return epoch - start, length
+        # END GRADED PIECE
 
     def step(self, epoch=None) -> None:
         """One epoch on (T_cur <- T_cur + 1, restarting at T_i), or jump to `epoch` (a number >= 0)."""
+        # BEGIN GRADED PIECE lr_schedulers: CosineAnnealingWarmRestarts.step
         if epoch is None:
             self.last_epoch += 1
             self.T_cur += 1
@@ -313,6 +312,7 @@ class CosineAnnealingWarmRestarts(_Scheduler):
             self.T_cur, self.T_i = self._cycle(epoch)
             self.last_epoch = math.floor(epoch)
         self._lr = self._rate()
+        # END GRADED PIECE
 
 
 class OneCycleLR(_Scheduler):

@@ -108,3 +108,13 @@ def check_same_shape(name_a: str, a: np.ndarray, name_b: str, b: np.ndarray) -> 
             f"{name_a} has shape {np.shape(a)} but {name_b} has shape {np.shape(b)}; "
             "they must match (one entry per parameter)"
         )
+
+
+def check_keys(what: str, d, expected, hint: str = "") -> None:
+    """A dict with exactly the expected keys (a saved state), or a ValueError listing what is missing and extra."""
+    if not isinstance(d, dict):
+        raise ValueError(f"{what} must be a dict; got {type(d).__name__}" + (f". {hint}" if hint else ""))
+    missing, extra = sorted(set(expected) - set(d)), sorted(set(d) - set(expected))
+    if missing or extra:
+        raise ValueError(f"{what} does not fit: missing keys {missing}, unexpected keys {extra} (expected "
+                         f"{sorted(expected)}); nothing was loaded" + (f". {hint}" if hint else ""))

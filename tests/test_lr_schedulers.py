@@ -269,7 +269,7 @@ BAD_STATES = {
     "config key missing": (lambda d: edit(d, ["config", "gamma"]), "missing keys ['gamma']", "state_dict['config']"),
     "state key missing": (lambda d: edit(d, ["state", "last_epoch"]), "missing keys ['last_epoch']",
                           "state_dict['state']"),
-    "unknown key": (lambda d: edit(d, ["state", "T_cur"], 3), "unknown keys ['T_cur']", "state_dict['state']"),
+    "unknown key": (lambda d: edit(d, ["state", "T_cur"], 3), "unexpected keys ['T_cur']", "state_dict['state']"),
     "bad config value": (lambda d: edit(d, ["config", "gamma"], -1), "gamma", "> 0"),
     "negative counter": (lambda d: edit(d, ["state", "last_epoch"], -4), "last_epoch", ">= 0"),
     "lr of another shape": (lambda d: edit(d, ["state", "lr"], [0.1, 0.1]), "state_dict['state']['lr']", "shape ()"),
