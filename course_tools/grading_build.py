@@ -156,6 +156,8 @@ LESSON_PIECES = {
     "09": ("loss_scaler",),                # the dynamic loss-scaler update
     "10": ("run", "memory"),               # the training loop and the state-memory table
     "11": ("logistic_hessian",),           # the logistic Hessian and its condition number
+    "12": ("lr_schedulers",),              # CosineAnnealingWarmRestarts' rate
+    "13": ("lean",),                       # a Lion step, one block's linear int8 quantize/dequantize
 }
 
 

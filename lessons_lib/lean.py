@@ -114,6 +114,7 @@ class Lion(_Optimizer):
         return LionState(step=0, exp_avg=np.zeros_like(params))
 
     def step(self, params, grads, state: LionState, lr=None):
+        # BEGIN GRADED PIECE lean: Lion.step
         params, g, lr = self._check_inputs(params, grads, lr)
         b1 = _per_run(self.betas[0], params)
         b2 = _per_run(self.betas[1], params)
@@ -123,6 +124,7 @@ class Lion(_Optimizer):
         m = b2 * state.exp_avg + (1 - b2) * g
         new, m = _keep_dtype(params.dtype, new, m)
         return new, LionState(step=state.step + 1, exp_avg=m)
+        # END GRADED PIECE
 
 
 def _matrix_inputs(name, params, grads, allowed_ndim, what):

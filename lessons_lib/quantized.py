@@ -137,7 +137,9 @@ def _quantize(name: str, x, block_size, code, hint: str = "") -> QuantizedArray:
     s = scales[..., None]
     safe = np.where(s > 0, s, 1.0)                       # an all-zero block keeps scale 0 and codes 0
     if code == "linear":
+        # BEGIN GRADED PIECE lean: linear 8-bit quantize
         q = np.clip(np.rint(127.0 * (blocks / safe)), -127, 127)     # divide first: 127 * 1e308 overflows
+        # END GRADED PIECE
     elif code == "linear_unsigned":
         q = np.clip(np.rint(255.0 * (blocks / safe)), 0, 255)
     else:
@@ -179,7 +181,9 @@ def dequantize(q: QuantizedArray) -> np.ndarray:
     blocks = _blocked(codes.astype(np.float64), block_size)
     s = scales.astype(np.float64)[..., None]
     if code == "linear":
+        # BEGIN GRADED PIECE lean: linear 8-bit dequantize
         x = s * (blocks / 127.0)
+        # END GRADED PIECE
     elif code == "linear_unsigned":
         x = s * (blocks / 255.0)
     else:

@@ -142,6 +142,43 @@ KAPPA_RAW, KAPPA_STD = kappa(hessian(W10, X10)), kappa(hessian(W10 * S10, X10 / 
 
 C3, S3 = np.array([10.0, 2.0]), np.array([1.0, -2.0])
 
+
+def warm_restarts_lr(epoch, lr, T_0, T_mult, eta_min):
+    """Lesson 12's SGDR rate by hand: subtract whole cycles until the epoch lies inside one."""
+    t_cur, t_i = epoch, T_0
+    while t_cur >= t_i:
+        t_cur, t_i = t_cur - t_i, t_i * T_mult
+    return eta_min + (lr - eta_min) * (1 + math.cos(math.pi * t_cur / t_i)) / 2
+
+
+def accumulated_grad(w, X, y, k):
+    """Lesson 12's accumulation by hand: the mean of the k micro-batches' mean gradients."""
+    if len(X) % k:
+        raise ValueError(f"n = {len(X)} rows do not split into k = {k} equal micro-batches")
+    grads = [(1 / (1 + np.exp(-(Xj @ w))) - yj) @ Xj / len(Xj) for Xj, yj in zip(np.split(X, k), np.split(y, k))]
+    return np.sum(grads, axis=0) / k
+
+
+def lion_step(w, g, m, lr, beta1, beta2, weight_decay):
+    """Lesson 13's Lion step by hand: the sign of the blend c, decay on the pre-step w, then m."""
+    c = beta1 * m + (1 - beta1) * g
+    return w - lr * np.sign(c) - lr * weight_decay * w, beta2 * m + (1 - beta2) * g
+
+
+def quantize_block(x):
+    """Lesson 13's int8 block by hand: absmax scale, round(127 x / scale), an all-zero block kept at 0."""
+    scale = np.abs(x).max()
+    if scale == 0:
+        return np.zeros(x.shape, dtype=np.int8), scale
+    return np.round(x * (127 / scale)).astype(np.int8), scale
+
+
+def dequantize_block(codes, scale):
+    return codes * scale / 127
+
+
+GB_13 = dict(adamw_state_gb=10.4, lion_state_gb=5.2, adamw8bit_state_gb=2.68125)   # 1.3e9 * (2 + 16/256) / 1e9
+
 CORRECT = {
     "one_sgd_step": dict(w_next=np.array([0.0, 0.99]), loss_next=0.49005),
     "stability_limit": dict(lr_limit=0.02, steep_factor_at_limit=-1.0),
@@ -166,6 +203,13 @@ CORRECT = {
     "training_loop": dict(train=make_train()),
     "logistic_hessian": dict(hessian=hessian),
     "hessian_condition_numbers": dict(kappa_raw=KAPPA_RAW, kappa_std=KAPPA_STD),
+    "initial_loss": dict(initial_loss_2=math.log(2), initial_loss_10=math.log(10),
+                         ticket_loss_w0=LogisticSurface(X10, Y10).loss(np.zeros(2))),
+    "warm_restarts": dict(warm_restarts_lr=warm_restarts_lr),
+    "gradient_accumulation": dict(accumulated_grad=accumulated_grad),
+    "lean_state_bytes": dict(GB_13),
+    "lion_step": dict(lion_step=lion_step),
+    "int8_block": dict(quantize_block=quantize_block, dequantize_block=dequantize_block),
 }
 
 
@@ -800,3 +844,468 @@ def test_the_state_memory_exercise_may_not_call_the_library_table():
 
     result = checks.optimizer_state_memory({"optimizer_state_gb": optimizer_state_gb}, quiet=True)
     assert result.status == "wrong" and "memory table" in result.message
+
+
+# ------------------------------------------------------------------ lesson 12
+
+LOSS12 = dict(initial_loss_2=math.log(2), initial_loss_10=math.log(10), ticket_loss_w0=math.log(2))
+GIVEAWAYS_12 = ("0.693", "2.30", "0.6931", "2.3026")
+
+
+def test_initial_loss_accepts_other_correct_routes(capsys):
+    from lessons_lib.logistic import logistic_loss
+    for names in [dict(initial_loss_2=np.log(2.0), initial_loss_10=-np.log(0.1),
+                       ticket_loss_w0=logistic_loss(np.zeros(2), X10, Y10)),
+                  dict(initial_loss_2=np.array([-math.log(0.5)]), initial_loss_10=math.log1p(9),
+                       ticket_loss_w0=float(np.mean(np.log1p(np.exp(np.zeros(len(Y10)))))))]:
+        assert verdict(checks.initial_loss, capsys, **names)
+
+
+@pytest.mark.parametrize("changes, fragment", [
+    (dict(initial_loss_2=math.log10(2)), "base-10 logarithm"),
+    (dict(initial_loss_10=math.log2(10)), "base-2 logarithm"),
+    (dict(initial_loss_10=0.1), "the probability the model gives each class"),
+    (dict(initial_loss_2=0.5), "the probability the model gives each class"),
+    (dict(initial_loss_10=0.9), "the probability of the wrong classes"),
+    (dict(initial_loss_2=-math.log(2)), "is negative"),
+    (dict(initial_loss_2=math.log(10), initial_loss_10=math.log(2)), "are swapped"),
+    (dict(initial_loss_10=3.0), "`initial_loss_10` is too large"),
+    (dict(ticket_loss_w0=LogisticSurface(X10, Y10).optimal_loss), "the loss at the optimum"),
+    (dict(ticket_loss_w0=len(Y10) * math.log(2)), "a sum over the training rows"),
+    (dict(ticket_loss_w0=0.5), "sigmoid(0)"),
+    (dict(ticket_loss_w0=math.log10(2)), "base-10 logarithm"),
+])
+def test_initial_loss_names_each_known_mistake(changes, fragment, capsys):
+    result = verdict(checks.initial_loss, capsys, **{**LOSS12, **changes})
+    assert_wrong(result, fragment, hidden=GIVEAWAYS_12)
+
+
+def _cycle_by_powers(epoch, T_0, T_mult):
+    """The cycle from a whole-number count of finished cycles (no floating-point logarithm)."""
+    if T_mult == 1:
+        return epoch % T_0, T_0
+    n, start = 0, 0
+    while start + T_0 * T_mult**n <= epoch:
+        start += T_0 * T_mult**n
+        n += 1
+    return epoch - start, T_0 * T_mult**n
+
+
+def _warm_restarts_variant(kind):
+    def rate(epoch, lr, T_0, T_mult, eta_min):
+        if kind == "library":
+            from lessons_lib.lr_schedulers import CosineAnnealingWarmRestarts
+            sched = CosineAnnealingWarmRestarts(lr, T_0, T_mult, eta_min)
+            sched.step(epoch)
+            return sched.lr
+        if kind == "torch log":                     # torch's step(epoch), line by line
+            if epoch >= T_0:
+                if T_mult == 1:
+                    t_cur, t_i = epoch % T_0, T_0
+                else:
+                    n = int(math.log((epoch / T_0 * (T_mult - 1) + 1), T_mult))
+                    t_cur, t_i = epoch - T_0 * (T_mult**n - 1) / (T_mult - 1), T_0 * T_mult**n
+            else:
+                t_cur, t_i = epoch, T_0
+        else:
+            t_cur = math.floor(epoch) if kind == "floor" else epoch
+            t_i = T_0
+            extra = {"late": 1, "early": -1}.get(kind, 0)
+            while (t_cur > t_i) if kind == "late by >" else (t_cur >= t_i + extra):
+                t_cur -= t_i + extra
+                t_i *= 1 if kind == "no T_mult" else T_mult
+            if kind == "T_0 cosine":
+                t_i = T_0
+        if kind == "late twice":                    # wrong at the second restart only: the generic route
+            start2 = T_0 + T_0 * T_mult
+            if start2 <= epoch < start2 + 1:
+                t_cur, t_i = T_0 * T_mult, T_0 * T_mult
+        angle = (180.0 if kind == "degrees" else math.pi) * t_cur / t_i
+        half = (1 - math.cos(angle) if kind == "phase" else 1 + math.cos(angle)) / 2
+        if kind == "no eta_min":
+            return lr * half
+        if kind == "eta_min not subtracted":
+            return eta_min + lr * half
+        if kind == "array":
+            return np.array([eta_min, eta_min + (lr - eta_min) * half])
+        if kind == "off at 6.25" and epoch == 6.25:
+            return 0.5
+        return eta_min + (lr - eta_min) * half
+    return rate
+
+
+def test_warm_restarts_accepts_other_correct_routes(capsys):
+    def by_powers(epoch, lr, T_0, T_mult, eta_min):
+        t_cur, t_i = _cycle_by_powers(epoch, T_0, T_mult)
+        return float(eta_min + (lr - eta_min) * 0.5 * (1 + np.cos(np.pi * t_cur / t_i)))
+
+    def by_torch_chain(epoch, lr, T_0, T_mult, eta_min):   # torch's step() chain, then the fraction
+        t_cur, t_i = 0, T_0
+        for _ in range(math.floor(epoch)):
+            t_cur += 1
+            if t_cur >= t_i:
+                t_cur, t_i = t_cur - t_i, t_i * T_mult
+        t_cur += epoch - math.floor(epoch)
+        return eta_min + (lr - eta_min) * (1 + math.cos(math.pi * t_cur / t_i)) / 2
+
+    for fn in (by_powers, by_torch_chain):
+        assert verdict(checks.warm_restarts, capsys, warm_restarts_lr=fn)
+
+
+@pytest.mark.parametrize("kind, fragments", [
+    ("late", ["case 'T_0 = 5, T_mult = 1", "one epoch late"]),
+    ("late by >", ["one epoch late"]),
+    ("early", ["one epoch early"]),
+    ("no T_mult", ["case 'T_0 = 3, T_mult = 2", "T_mult is ignored"]),
+    ("T_0 cosine", ["the cosine spans T_0 epochs in every cycle"]),
+    ("no eta_min", ["eta_min is forgotten"]),
+    ("eta_min not subtracted", ["eta_min is added but not taken off"]),
+    ("phase", ["the cosine has the wrong phase"]),
+    ("degrees", ["the cosine got degrees"]),
+    ("torch log", ["case 'T_0 = 1, T_mult = 3", "your cycle count rounds down"]),
+    ("floor", ["case 'fractional epochs", "fractional epochs are rounded down"]),
+    ("library", ["calls the library's CosineAnnealingWarmRestarts"]),
+    ("array", ["should be one number"]),
+    ("late twice", ["restart number 2 comes too late (or is missing)"]),
+    ("off at 6.25", ["case 'fractional epochs", "at epoch 6.25 (the epochs before it are right)", "too large"]),
+])
+def test_warm_restarts_names_each_known_mistake(kind, fragments, capsys):
+    result = verdict(checks.warm_restarts, capsys, warm_restarts_lr=_warm_restarts_variant(kind))
+    assert_wrong(result, *fragments)
+
+
+def test_warm_restarts_agrees_with_torch_on_its_own_cases():
+    """The check's expected rates are torch's, up to torch's documented slip at an exact restart."""
+    torch = pytest.importorskip("torch")
+    from lessons_lib.checks.training import _warm_restarts_cases
+    for case, lr, T_0, T_mult, eta_min, epochs in _warm_restarts_cases():
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))], lr=lr)
+        sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0, T_mult, eta_min)
+        for e in epochs:
+            sched.step(e)
+            if not (T_0, T_mult, e) == (1, 3, 121):
+                assert sched.get_last_lr()[0] == pytest.approx(warm_restarts_lr(e, lr, T_0, T_mult, eta_min),
+                                                               rel=1e-12), (case, e)
+
+
+def test_warm_restarts_check_restores_the_library():
+    from lessons_lib.lr_schedulers import CosineAnnealingWarmRestarts
+    checks.warm_restarts({"warm_restarts_lr": _warm_restarts_variant("library")}, quiet=True)
+    sched = CosineAnnealingWarmRestarts(1.0, 4, 2)
+    sched.step(2.0)
+    assert sched.lr == pytest.approx(0.5, rel=1e-15)
+
+
+def _accumulation_variant(kind):
+    def acc(w, X, y, k):
+        n = len(X)
+        if kind == "array_split":
+            parts = list(zip(np.array_split(X, k), np.array_split(y, k)))
+        else:
+            if n % k and kind != "no error":
+                raise ValueError(f"n = {n}, k = {k}")
+            m = n // k
+            parts = [(X[j * m:(j + 1) * m], y[j * m:(j + 1) * m]) for j in range(k)]
+        if kind == "chunks of k":
+            parts = [(X[i:i + k], y[i:i + k]) for i in range(0, n, k)]
+        if kind == "losses":
+            from lessons_lib.logistic import logistic_loss
+            return sum(logistic_loss(w, a, b) for a, b in parts)
+        grads = [(1 / (1 + np.exp(-(a @ w))) - b) @ a / len(a) for a, b in parts]
+        if kind == "in place":
+            X *= 1.0
+            X[0, 0] += 1.0
+        total = np.sum(grads, axis=0)
+        if kind == "no division":
+            return total
+        if kind == "batch size again":
+            return total / k / len(parts[0][0])
+        if kind == "divide by n":
+            return total / n
+        if kind == "column":
+            return (total / k)[:, None]
+        return total / k
+    return acc
+
+
+def test_gradient_accumulation_accepts_other_correct_routes(capsys):
+    from lessons_lib.logistic import logistic_grad
+
+    def by_reshape(w, X, y, k):
+        n, d = X.shape
+        if n % k:
+            raise ValueError(f"{n} rows, k = {k}: not a multiple")
+        Xs, ys = X.reshape(k, n // k, d), y.reshape(k, n // k)
+        return np.mean([logistic_grad(w, a, b) for a, b in zip(Xs, ys)], axis=0)
+
+    def running_sum(w, X, y, k):
+        if X.shape[0] % k != 0:
+            raise ValueError("n must be a multiple of k")
+        step = X.shape[0] // k
+        acc = np.zeros_like(w, dtype=float)
+        for start in range(0, X.shape[0], step):
+            acc += logistic_grad(w, X[start:start + step], y[start:start + step]) / k
+        return acc
+
+    for fn in (by_reshape, running_sum):
+        assert verdict(checks.gradient_accumulation, capsys, accumulated_grad=fn)
+
+
+@pytest.mark.parametrize("kind, fragments", [
+    ("no division", ["case '12 rows, k = 3'", "forgot to divide by k"]),
+    ("batch size again", ["divides by the batch size again"]),
+    ("divide by n", ["divides by the batch size again"]),
+    ("losses", ["sums the losses instead of the gradients"]),
+    ("chunks of k", ["the micro-batches hold k rows each"]),
+    ("array_split", ["case '10 rows, k = 4", "unequal micro-batches", "Raise a ValueError"]),
+    ("no error", ["case '10 rows, k = 4", "raise a ValueError naming n and k"]),
+    ("in place", ["changed the `X` passed to it in place"]),
+    ("column", ["has shape (2, 1)", "shape (2,)"]),
+])
+def test_gradient_accumulation_names_each_known_mistake(kind, fragments, capsys):
+    result = verdict(checks.gradient_accumulation, capsys, accumulated_grad=_accumulation_variant(kind))
+    assert_wrong(result, *fragments)
+
+
+def test_gradient_accumulation_equals_the_full_batch_gradient_by_hand():
+    """The oracle the check compares with, on numbers small enough to follow by hand."""
+    from lessons_lib.logistic import logistic_grad
+    X, y, w = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0], [-1.0, 0.5]]), np.array([1.0, 0.0, 1.0, 0.0]), np.zeros(2)
+    # at w = 0 every p is 1/2: the gradient is mean((1/2 - y) x) = [(-1 - 1) / 2, (1 - 1 + 0.25) / 2] / 4 * 2
+    by_hand = np.mean((0.5 - y)[:, None] * X, axis=0)
+    np.testing.assert_allclose(logistic_grad(w, X, y), by_hand, rtol=1e-15)
+    np.testing.assert_allclose(accumulated_grad(w, X, y, 2), by_hand, rtol=1e-15)
+
+
+# ------------------------------------------------------------------ lesson 13
+
+N13, BLOCKS13 = 1.3e9, 1.3e9 / 256      # 5078125 blocks of 256 per moment, by hand
+
+
+@pytest.mark.parametrize("name, value, fragment", [
+    ("adamw_state_gb", 10.4e9, "in bytes"),
+    ("adamw_state_gb", 10.4e9 / 2**30, "GiB"),
+    ("adamw_state_gb", 20.8, "weights and gradients too"),
+    ("adamw_state_gb", 5.2, "AdamW keeps two"),
+    ("adamw_state_gb", 10.404, "looks rounded"),
+    ("lion_state_gb", 10.4, "Lion keeps one"),
+    ("lion_state_gb", 15.6, "weights and gradients too"),
+    ("lion_state_gb", 0.0, "Lion does keep state"),
+    ("adamw8bit_state_gb", 2.6, "the scales are missing"),
+    ("adamw8bit_state_gb", (2 * N13 + 8 * BLOCKS13) / 1e9, "one per block for each of the two moments"),
+    ("adamw8bit_state_gb", (2 * N13 + 2 * 4 * BLOCKS13) / 1e9, "at the size the library stores them"),
+    ("adamw8bit_state_gb", (N13 + 8 * BLOCKS13) / 1e9, "keeps two (m and v)"),
+    ("adamw8bit_state_gb", (2 * N13 + 16 * N13) / 1e9, "one scale per parameter"),
+    ("adamw8bit_state_gb", 2.68125 + 10.4, "weights and gradients too"),
+    ("adamw8bit_state_gb", 2.68, "looks rounded"),
+    ("adamw8bit_state_gb", 3.0, "`adamw8bit_state_gb` is too large"),
+])
+def test_lean_state_bytes_names_the_usual_slips(name, value, fragment, capsys):
+    result = verdict(checks.lean_state_bytes, capsys, **dict(GB_13, **{name: value}))
+    assert_wrong(result, fragment, hidden=("2.68125", "10.4 ", "5.2 ", "5078125"))
+
+
+def test_lean_state_bytes_accepts_integer_arithmetic_and_numpy_numbers(capsys):
+    n = 1_300_000_000
+    by_ints = dict(adamw_state_gb=n * 8 / 10**9, lion_state_gb=n * 4 / 10**9,
+                   adamw8bit_state_gb=(2 * n + 2 * 8 * -(-n // 256)) / 10**9)
+    as_numpy = {k: np.array([np.float32(v)]) for k, v in GB_13.items()}
+    for names in (by_ints, as_numpy):
+        assert verdict(checks.lean_state_bytes, capsys, **names)
+
+
+def _lion_variant(kind):
+    def step(w, g, m, lr, beta1, beta2, weight_decay):
+        b1, b2 = (beta2, beta1) if kind == "betas swapped" else (beta1, beta2)
+        m_new = b2 * m + (1 - b2) * g
+        c = b1 * (m_new if kind == "m first" else m) + (1 - b1) * g
+        direction = {"sign of m": np.sign(m), "sign of g": np.sign(g), "no sign": c,
+                     "c >= 0": np.where(c >= 0, 1.0, -1.0)}.get(kind, np.sign(c))
+        if kind == "decay not times lr":
+            w_new = w - lr * direction - weight_decay * w
+        elif kind == "decay after":
+            w_new = w - lr * direction
+            w_new = w_new - lr * weight_decay * w_new
+        elif kind == "no decay":
+            w_new = w - lr * direction
+        elif kind == "uphill":
+            w_new = w + lr * (direction + weight_decay * w)
+        elif kind == "in place":
+            w -= lr * (direction + weight_decay * w)
+            w_new = w
+        else:
+            w_new = w - lr * (direction + weight_decay * w)
+        if kind == "m is c":
+            m_new = c
+        if kind == "float64":
+            return np.asarray(w_new, dtype=np.float64), np.asarray(m_new, dtype=np.float64)
+        if kind == "wrong order":
+            return m_new, w_new
+        if kind == "w only":
+            return w_new
+        if kind == "library":
+            from lessons_lib.lean import Lion, LionState
+            w2, st = Lion(lr=lr, betas=(beta1, beta2), weight_decay=weight_decay).step(w, g, LionState(0, m))
+            return w2, st.exp_avg
+        return w_new, m_new
+    return step
+
+
+@pytest.mark.parametrize("kind, fragments", [
+    ("sign of m", ["uses the sign of m"]),
+    ("sign of g", ["sign of g alone"]),
+    ("m first", ["case 'a later step, m and g disagree'", "m was updated before c"]),
+    ("betas swapped", ["beta1 and beta2 are swapped"]),
+    ("m is c", ["the new m is c"]),
+    ("decay not times lr", ["decay is not multiplied by lr"]),
+    ("decay after", ["decay was applied after the step"]),
+    ("no decay", ["weight decay is missing"]),
+    ("no sign", ["uses c itself (Adam-like)"]),
+    ("c >= 0", ["case 'c = 0 in one coordinate", "np.sign(0) is 0"]),
+    ("uphill", ["moved uphill"]),
+    ("wrong order", ["in the wrong order"]),
+    ("in place", ["changed the `w` passed to it in place"]),
+    ("float64", ["case 'float32 parameters stay float32'", "`w_new` is float64 for float32 inputs"]),
+    ("w only", ["should return a tuple (w_new, m_new)"]),
+])
+def test_lion_step_names_each_known_mistake(kind, fragments, capsys):
+    result = verdict(checks.lion_step, capsys, lion_step=_lion_variant(kind))
+    assert_wrong(result, *fragments)
+
+
+def test_lion_step_refuses_the_librarys_lion(capsys):
+    result = verdict(checks.lion_step, capsys, lion_step=_lion_variant("library"))
+    assert_wrong(result, "calls the library's Lion.step")
+
+
+def test_lion_step_accepts_the_lerp_form_and_a_loop_over_entries(capsys):
+    def lerp_form(w, g, m, lr, beta1, beta2, weight_decay):     # torch style: exp_avg.lerp_(grad, 1 - beta2)
+        c = m + (1 - beta1) * (g - m)
+        return w * (1 - lr * weight_decay) - lr * np.sign(c), m + (1 - beta2) * (g - m)
+
+    def by_entry(w, g, m, lr, beta1, beta2, weight_decay):
+        w_new, m_new = np.empty_like(w), np.empty_like(m)
+        for i in np.ndindex(w.shape):
+            c = beta1 * m[i] + (1 - beta1) * g[i]
+            step = 0.0 if c == 0 else math.copysign(1.0, c)
+            w_new[i] = w[i] - lr * (step + weight_decay * w[i])
+            m_new[i] = beta2 * m[i] + (1 - beta2) * g[i]
+        return w_new, m_new
+
+    for fn in (lerp_form, by_entry):
+        assert verdict(checks.lion_step, capsys, lion_step=fn)
+
+
+def _quantize_variant(kind):
+    import contextlib
+
+    def quantize(x):
+        scale = np.max(np.abs(x))
+        if kind == "max":
+            scale = np.max(x)
+        safe = scale if (scale != 0 or kind in ("divides", "divides, float codes")) else 1.0
+        with np.errstate(all="ignore") if kind == "divides, float codes" else contextlib.nullcontext():
+            r = 127 * (x / safe)
+        levels = {"255": 255, "128": 128}.get(kind)
+        if levels:
+            r = levels * (x / safe)
+        q = {"truncate": r, "floor": np.floor(r)}.get(kind, np.rint(r))
+        codes = q.astype({"float codes": np.float64, "divides, float codes": np.float64,
+                          "int64 codes": np.int64}.get(kind, np.int8))
+        if kind == "codes only":
+            return codes
+        if kind == "scale None":
+            return codes, None
+        if kind == "scale over 127":
+            return codes, scale / 127
+        if kind == "python division":
+            return np.array([round(127 * float(v) / float(scale)) for v in x], dtype=np.int8), scale
+        if kind == "library":
+            from lessons_lib.quantized import quantize as library_quantize
+            qa = library_quantize(x, block_size=x.size)
+            return qa.codes, qa.scales[0]
+        return codes, scale
+    return quantize
+
+
+@pytest.mark.parametrize("kind, fragments", [
+    ("truncate", ["truncated toward 0"]),
+    ("floor", ["rounded down (floor)"]),
+    ("255", ["use 255 where the int8 code has 127 levels"]),
+    ("128", ["use 128 where the int8 code has 127 levels"]),
+    ("divides", ["case 'an all-zero block'", "divides by zero on the all-zero block"]),
+    ("divides, float codes", ["case 'an all-zero block'", "divides by zero on the all-zero block"]),
+    ("python division", ["case 'an all-zero block'", "divides by zero on the all-zero block"]),
+    ("codes only", ["returned only a numpy array", "without its scale"]),
+    ("scale None", ["`scale` is None", "the scale must be stored"]),
+    ("scale over 127", ["`scale` is absmax / 127"]),
+    ("max", ["case 'the absmax is a negative entry'", "not the largest absolute value"]),
+    ("float codes", ["the codes have the right values but are float64", "np.int8"]),
+    ("int64 codes", ["the codes have the right values but are int64"]),
+])
+def test_int8_block_names_each_known_mistake_of_quantize(kind, fragments, capsys):
+    result = verdict(checks.int8_block, capsys, quantize_block=_quantize_variant(kind),
+                     dequantize_block=dequantize_block)
+    assert_wrong(result, *fragments)
+
+
+@pytest.mark.parametrize("dequantize, fragment", [
+    (lambda codes, scale: codes / 127, "ignores the scale"),
+    (lambda codes, scale: scale * codes / 255, "divides by 255"),
+    (lambda codes, scale: scale * codes / 128, "divides by 128"),
+    (lambda codes, scale: scale * codes.astype(float), "does not divide by 127"),
+    (lambda codes, scale: codes / 127 / scale, "divides by the scale"),
+])
+def test_int8_block_names_each_known_mistake_of_dequantize(dequantize, fragment, capsys):
+    result = verdict(checks.int8_block, capsys, quantize_block=quantize_block, dequantize_block=dequantize)
+    assert_wrong(result, fragment)
+
+
+def test_int8_block_refuses_the_librarys_quantize(capsys):
+    result = verdict(checks.int8_block, capsys, quantize_block=_quantize_variant("library"),
+                     dequantize_block=dequantize_block)
+    assert_wrong(result, "calls the library's _quantize")
+
+
+def test_int8_block_names_a_division_by_zero_seen_in_the_codes_of_a_function_run_elsewhere(capsys):
+    """In the grader the function runs in the sandbox (no local errstate): nan codes still tell."""
+    class Elsewhere:
+        runs_elsewhere = True
+
+        def __init__(self, fn):
+            self.fn = fn
+
+        def __call__(self, *args):
+            with np.errstate(all="ignore"):
+                return self.fn(*args)
+
+    for kind in ("divides, float codes", "python division"):
+        result = verdict(checks.int8_block, capsys, quantize_block=Elsewhere(_quantize_variant(kind)),
+                         dequantize_block=dequantize_block)
+        assert_wrong(result, "divides by zero on the all-zero block")
+
+
+def test_int8_block_accepts_a_safe_divisor_and_a_loop_with_pythons_round(capsys):
+    def safe_divisor(x):
+        s = float(np.max(np.abs(x)))
+        return np.clip(np.round(127 * x / (s if s > 0 else 1.0)), -127, 127).astype(np.int8), s
+
+    def by_entry(x):
+        s = max(abs(float(v)) for v in x)
+        return np.array([0 if s == 0 else round(127 * float(v) / s) for v in x], dtype=np.int8), s
+
+    def read_back(codes, scale):
+        return codes.astype(np.float64) * (scale / 127)
+
+    for q, d in ((safe_divisor, read_back), (by_entry, dequantize_block)):
+        assert verdict(checks.int8_block, capsys, quantize_block=q, dequantize_block=d)
+
+
+def test_int8_blocks_keep_clear_of_rounding_ties():
+    """Every way of computing 127 x / absmax (float32 or float64, either order) rounds the same way."""
+    from lessons_lib.checks.lean import _block_cases
+    for _, x in _block_cases():
+        s = np.max(np.abs(x.astype(np.float64)))
+        if s:
+            r = 127 * x.astype(np.float64) / s
+            assert np.min(np.abs(np.abs(r - np.floor(r)) - 0.5)) > 1e-3

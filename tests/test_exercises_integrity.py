@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
 EXERCISES = ROOT / "exercises"
 LESSONS = ["01_one_uneven_surface", "02_sgd_zigzag", "03_momentum", "04_adagrad_rmsprop", "05_adam", "06_adamw",
-           "07_schedules", "08_clipping", "09_loss_scaling", "10_capstone", "11_real_model"]
+           "07_schedules", "08_clipping", "09_loss_scaling", "10_capstone", "11_real_model",
+           "12_training_practice", "13_lean_state"]
 
 # The exercises COURSE.md asks for, and the graded cell that holds each.
 REQUIRED = {
@@ -35,6 +36,12 @@ REQUIRED = {
     "implement the dynamic loss-scaler update": "09_scaler_update",
     "lesson 11: the logistic Hessian": "11_hessian",
     "lesson 11: its condition number, raw and standardised": "11_condition_numbers",
+    "lesson 12: the initial loss ln K, by hand and measured": "12_initial_loss",
+    "lesson 12: implement the CosineAnnealingWarmRestarts rate": "12_warm_restarts",
+    "lesson 12: a gradient-accumulation step": "12_gradient_accumulation",
+    "lesson 13: optimizer-state bytes by hand (AdamW, Lion, 8-bit AdamW)": "13_lean_state_bytes",
+    "lesson 13: implement the Lion step": "13_lion_step",
+    "lesson 13: quantize and dequantize one int8 block": "13_int8_block",
 }
 
 TRIVIAL = {"else:", "try:", "finally:", "pass", "continue", "break", "return", "except:", "..."}

@@ -6,7 +6,6 @@ course folder as an instructor would run it, on copies in a temporary folder. Ea
 score 0 on the exercise it targets (or be reported as not gradable), every classmate keeps its
 score and its file, and nothing outlives the grader.
 """
-import csv
 import os
 import shutil
 import subprocess

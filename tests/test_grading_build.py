@@ -10,9 +10,10 @@ import pytest
 from course_tools import channel, grading_build
 from lessons_lib.checks import blocking
 
-from grading_helpers import ROOT, SOLUTIONS, require_sandbox
+from grading_helpers import SOLUTIONS, require_sandbox
 
-BUILT_PIECES = ("optimizers", "schedules", "clip_by_global_norm", "loss_scaler", "run", "memory", "logistic_hessian")
+BUILT_PIECES = ("optimizers", "schedules", "clip_by_global_norm", "loss_scaler", "run", "memory", "logistic_hessian",
+               "lr_schedulers", "lean")
 
 
 def test_every_piece_the_checks_block_is_marked_in_the_library_source():

@@ -20,7 +20,7 @@ from lessons_lib.optimizers import SGD, Adam, AdamW, EMAMomentum
 from lessons_lib.precision import DynamicLossScaler, to_bfloat16, to_fp16
 from lessons_lib.runner import measured_rate, run
 from lessons_lib.schedules import cosine, warmup_cosine
-from lessons_lib.surfaces import COURSE, START
+from lessons_lib.surfaces import COURSE
 
 QUIZ_DIR = Path(__file__).resolve().parents[1] / "lessons_lib" / "quizzes"
 

@@ -1,7 +1,6 @@
 """Unit tests of lessons_lib.schedules."""
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest

@@ -32,6 +32,8 @@ from .momentum import three_steps_sgd_momentum
 from .real_model import hessian_condition_numbers, logistic_hessian
 from .schedules import scheduler_order, warmup_cosine_schedule
 from .sgd import one_sgd_step, stability_limit, stability_run
+from .training import gradient_accumulation, initial_loss, warm_restarts
+from .lean import int8_block, lean_state_bytes, lion_step
 
 __all__ = [
     "CheckResult", "LibraryUsedError", "library_blocked",
@@ -41,4 +43,6 @@ __all__ = [
     "warmup_cosine_schedule", "scheduler_order", "clip_factor", "global_norm_clipping",
     "fp16_underflow", "loss_scaler_update", "optimizer_state_memory", "training_loop",
     "logistic_hessian", "hessian_condition_numbers",
+    "initial_loss", "warm_restarts", "gradient_accumulation",
+    "lean_state_bytes", "lion_step", "int8_block",
 ]

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..adaptive import Adagrad, RMSprop, RMSpropState
 from .framework import (
-    Wrong, call_blocked, check, close, diagnose, get, get_callable, scalar, type_name, untouched,
+    Wrong, call_blocked, check, close, diagnose, get, get_callable, returned_array, scalar, type_name, untouched,
 )
 from .parameters import ADAGRAD_GRAD, ADAGRAD_LR, ADAGRAD_STEPS
 
@@ -109,25 +109,6 @@ def _rmsprop_variants(w, g, s, lr, alpha, eps):
     return out
 
 
-def _result(value, part, case, like):
-    """The learner's returned array (nan allowed here: a named mistake may explain it)."""
-    if isinstance(value, (str, bytes, dict, set)) or callable(value) or value is None:
-        raise Wrong(f"case '{case}': `{part}` should be a numpy array of numbers; it is a {type_name(value)}.")
-    try:
-        arr = np.asarray(value)
-        as_float = arr.astype(np.float64)
-    except (TypeError, ValueError):
-        raise Wrong(f"case '{case}': `{part}` should be a numpy array of numbers; it is a "
-                    f"{type_name(value)} that numpy can't turn into numbers.") from None
-    if as_float.shape != like.shape:
-        raise Wrong(f"case '{case}': `{part}` has shape {as_float.shape}; it should have the shape of w, "
-                    f"{like.shape} (one value per weight).")
-    if like.dtype == np.float32 and arr.dtype != np.float32:
-        raise Wrong(f"case '{case}': `{part}` is {arr.dtype} for float32 inputs; keep the parameters' dtype, "
-                    "as torch does (numpy keeps float32 when float32 arrays meet plain Python numbers).")
-    return as_float
-
-
 @check("an RMSprop step from the equations")
 def rmsprop_step(ns):
     """`rmsprop_step(w, g, square_avg, lr, alpha, eps)` -> (w_new, square_avg_new), torch's RMSprop
@@ -142,7 +123,7 @@ def rmsprop_step(ns):
         if not isinstance(out, (tuple, list)) or len(out) != 2:
             raise Wrong(f"case '{case}': `rmsprop_step` should return a tuple (w_new, square_avg_new); "
                         f"it returned a {type_name(out)}" + (f" of length {len(out)}." if isinstance(out, (tuple, list)) else "."))
-        got = [_result(o, part, case, w) for o, part in zip(out, ("w_new", "square_avg_new"))]
+        got = [returned_array(o, part, case, w) for o, part in zip(out, ("w_new", "square_avg_new"))]
         rtol = 1e-5 if w.dtype == np.float32 else 1e-9
         if all(close(a, b, rtol=rtol) for a, b in zip(got, ref)):
             continue

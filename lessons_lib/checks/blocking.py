@@ -15,6 +15,8 @@ from __future__ import annotations
 import contextlib
 
 from .. import adaptive, clipping, logistic, memory, optimizers, precision, runner, schedules
+from .. import lr_schedulers
+from .. import lean, quantized
 
 
 class LibraryUsedError(RuntimeError):
@@ -36,6 +38,10 @@ PIECES = {
     "logistic_hessian": ("the library's logistic_hessian", [
         logistic.logistic_hessian, logistic.condition_number, logistic.LogisticSurface.hessian,
         logistic.LogisticSurface.condition_number.fget]),
+    "lr_schedulers": ("the library's CosineAnnealingWarmRestarts", [
+        lr_schedulers.CosineAnnealingWarmRestarts._rate, lr_schedulers.CosineAnnealingWarmRestarts._cycle,
+        lr_schedulers.CosineAnnealingWarmRestarts.step]),
+    "lean": (None, [lean.Lion.step, quantized._quantize, quantized.dequantize]),
 }
 """piece -> (what the learner is told they called, or None to name each function; the functions)."""
 

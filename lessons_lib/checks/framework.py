@@ -310,3 +310,25 @@ def call_blocked(fn, name, case, blocked, *args, **kwargs):
     """Call the learner's function with the named library pieces switched off."""
     with blocked_while_calling(fn, *blocked):
         return call(fn, name, case, *args, **kwargs)
+
+
+def returned_array(value, part: str, case: str, like: np.ndarray, what: str = "the shape of w") -> np.ndarray:
+    """A learner's returned array as float64: numbers, the shape of `like`, and float32 kept for float32 inputs.
+
+    nan is allowed here: a named mistake may explain it, so the caller diagnoses values itself.
+    """
+    if isinstance(value, (str, bytes, dict, set)) or callable(value) or value is None:
+        raise Wrong(f"case '{case}': `{part}` should be a numpy array of numbers; it is a {type_name(value)}.")
+    try:
+        arr = np.asarray(value)
+        as_float = arr.astype(np.float64)
+    except (TypeError, ValueError):
+        raise Wrong(f"case '{case}': `{part}` should be a numpy array of numbers; it is a "
+                    f"{type_name(value)} that numpy can't turn into numbers.") from None
+    if as_float.shape != like.shape:
+        raise Wrong(f"case '{case}': `{part}` has shape {as_float.shape}; it should have {what}, "
+                    f"{like.shape} (one value per entry).")
+    if like.dtype == np.float32 and arr.dtype != np.float32:
+        raise Wrong(f"case '{case}': `{part}` is {arr.dtype} for float32 inputs; keep the parameters' dtype, "
+                    "as torch does (numpy keeps float32 when float32 arrays meet plain Python numbers).")
+    return as_float

@@ -15,3 +15,6 @@ CLIP_GRAD, CLIP_MAX_NORM = np.array([30.0, 40.0]), 5.0
 FP16_GRADS = [1e-3, 1e-5, 1e-7, 1e-8, 1e-9]
 SCHEDULE_06 = dict(peak=3e-4, final=3e-5, warmup_steps=2, total_steps=10)
 TICKETS_10 = dict(n=3000, seed=0)   # lesson 11: ticket_triage(**TICKETS_10), training rows
+TICKETS_12 = dict(n=3000, seed=0)   # lesson 12: the same tickets, lesson 11's model
+INITIAL_LOSS_CLASSES = (2, 10)      # lesson 12: the initial loss ln K for these K
+LEAN_PARAMS, LEAN_BLOCK_SIZE = 1.3e9, 256   # lesson 13: state bytes of a 1.3e9-parameter model, 8-bit blocks
