@@ -32,6 +32,8 @@ SWEEPS = {
     "08": ("max_norm", list(np.geomspace(0.1, 200, 25))),
     "09": ("log2_scale", list(range(0, 40, 2)) + list(range(39, 30, -2))),
     "10": ("at_step", list(range(0, 81, 3))),
+    "12": ("lr", list(np.geomspace(0.01, 3.0, 25))),
+    "13": ("lr", list(np.geomspace(1e-3, 0.3, 25))),
 }
 """lesson -> (main control, the values a learner sweeps through while dragging it)."""
 
@@ -101,6 +103,8 @@ DRAGS = {
     "08": ("max_norm", [float(v) for v in np.geomspace(0.1, 200, DRAG_VALUES)]),
     "09": ("log2_scale", list(range(0, DRAG_VALUES))),
     "10": ("at_step", list(range(20, 20 + 2 * DRAG_VALUES, 2))),
+    "12": ("lr", [float(v) for v in np.geomspace(0.01, 3.0, DRAG_VALUES)]),
+    "13": ("lr", [float(v) for v in np.geomspace(1e-3, 0.3, DRAG_VALUES)]),
 }
 """lesson -> (control, 30 distinct values a hand passes through in one drag)."""
 

@@ -131,6 +131,11 @@ EXTREMES = {
                      dict(lr=1e3), dict(log2_scale=127, growth_interval=1)],
     "race": [dict(sgd_lr=1e3, momentum_lr=1e3, adam_lr=1e3, adamw_lr=1e3), dict(momentum_beta=0.999999),
              dict(adamw_weight_decay=1e6), dict(at_step=0), dict(sgd_lr=float("nan"), adam_lr=-1.0)],
+    "lean": [dict(lr=1e3), dict(optimizer="momentum", lr=1.0), dict(optimizer="adamw8bit", lr=1e3),
+             dict(optimizer="adafactor", lr=1e-12), dict(optimizer="adamw", lr=1e-12, schedule="cosine"), dict(lr=1e3, steps=1)],
+    "schedulers": [dict(lr=1e3), dict(lr=1e3, scheduler="onecycle", epochs=6), dict(lr=1e-9, scheduler="plateau"),
+                   dict(scheduler="step", gamma=0.05, step_size=1, epochs=6), dict(scheduler="sgdr", T_0=3, T_mult=3),
+                   dict(scheduler="onecycle", pct_start=0.9, epochs=1), dict(scheduler="constant", lr=30.0)],
 }
 
 
@@ -404,7 +409,7 @@ def test_race_ranking_and_a_disqualified_racer():
 
 MAIN_CONTROL = {"sgd": ("lr", 0.005), "momentum": ("lr", 0.05), "adaptive": ("lr", 0.05), "adam": ("at_step", 7),
                 "adamw": ("weight_decay", 1.0), "schedule": ("warmup_steps", 30), "clipping": ("max_norm", 2.0),
-                "loss_scaling": ("log2_scale", 2), "race": ("at_step", 10)}
+                "loss_scaling": ("log2_scale", 2), "race": ("at_step", 10), "lean": ("lr", 0.05), "schedulers": ("lr", 0.5)}
 
 
 @pytest.mark.parametrize("name", sorted(BUILDERS))
@@ -636,3 +641,140 @@ def test_a_browser_change_that_moves_another_control_is_one_update():
     assert len(ex.update_seconds) == n + 1
     assert ex.controls["warmup_steps"].value == 18
     assert ex.result["total_steps"] == 20 and ex.result["warmup_steps"] == 18
+
+
+# ----------------------------------------------------------------------------- lesson 12: schedulers on the ticket model
+
+def _ticket_run_by_library(make_sched, lr, epochs, per_update, momentum_from=None, sgdr=False):
+    """The explorer's run through the library: SGD, MinibatchLogistic and the scheduler objects."""
+    from lessons_lib.logistic import LogisticSurface, MinibatchLogistic
+    X, y, Xv, yv = E.schedulers.ticket_model()
+    batches = len(y) // 32
+    surface, val = MinibatchLogistic(X, y, batch_size=32, seed=0), LogisticSurface(Xv, yv)
+    sched = make_sched(lr, epochs * batches)
+    opt = SGD(lr=lr, momentum=0.9)
+    w = np.zeros(3)
+    state = opt.init(w)
+    lrs, vals = [], []
+    for epoch in range(epochs):
+        for i in range(batches):
+            lrs.append(sched.lr)
+            if momentum_from:
+                opt.momentum = sched.momentum
+            w, state = opt.step(w, surface.grad(w), state, lr=sched.lr)
+            if per_update:
+                sched.step(epoch + (i + 1) / batches) if sgdr else sched.step()
+            if (i + 1) % (batches // 4) == 0 and (i + 1) // (batches // 4) <= 4:
+                vals.append(float(val.loss(w)))
+        if not per_update:
+            sched.step()
+    return np.array(lrs), np.array(vals)
+
+
+def test_schedulers_step_rates_by_hand_and_validation_losses_by_the_library():
+    from lessons_lib.lr_schedulers import CosineAnnealingWarmRestarts, StepLR
+    r = E.compute_schedulers(scheduler="step", lr=0.2, gamma=0.3, step_size=2, epochs=5)
+    epoch = np.arange(5 * 70) // 70
+    assert np.allclose(r["scheduled"]["lrs"], 0.2 * 0.3 ** (epoch // 2), rtol=1e-12, atol=0)   # lr0 gamma^floor(e/s)
+    lrs, vals = _ticket_run_by_library(lambda lr, total: StepLR(lr, step_size=2, gamma=0.3), 0.2, 5, per_update=False)
+    assert np.array_equal(lrs, r["scheduled"]["lrs"])
+    assert np.allclose(vals, r["scheduled"]["val_losses"], rtol=0, atol=1e-12)
+    shows(r["readout"], "StepLR: final validation loss", vals[-1])
+    # SGDR stepped with fractional epochs: cos from lr0 to 0 over T_0 = 1 epoch, then over 2, by hand
+    r = E.compute_schedulers(scheduler="sgdr", lr=0.5, T_0=1, T_mult=2, epochs=3)
+    t = np.arange(3 * 70) / 70                                   # the epoch (fraction) each update's lr was set at
+    cur, length = np.where(t < 1, t, t - 1), np.where(t < 1, 1.0, 2.0)
+    assert np.allclose(r["scheduled"]["lrs"], 0.5 * (1 + np.cos(np.pi * cur / length)) / 2, rtol=0, atol=1e-12)
+    lrs, vals = _ticket_run_by_library(lambda lr, total: CosineAnnealingWarmRestarts(lr, T_0=1, T_mult=2), 0.5, 3,
+                                       per_update=True, sgdr=True)
+    assert np.allclose(vals, r["scheduled"]["val_losses"], rtol=0, atol=1e-12)
+
+
+def test_schedulers_one_cycle_endpoints_and_cycled_momentum():
+    from lessons_lib.lr_schedulers import OneCycleLR
+    r = E.compute_schedulers(scheduler="onecycle", lr=0.2, pct_start=0.3, epochs=3)
+    lrs, mom = r["scheduled"]["lrs"], r["scheduled"]["momenta"]
+    peak = int(np.argmax(lrs))
+    assert lrs[0] == pytest.approx(0.2 / 25, rel=1e-12) and lrs[peak] == pytest.approx(0.2, rel=1e-12)
+    assert peak == round(0.3 * 210) - 1                              # torch's end of the warmup: pct_start * total - 1
+    assert mom[0] == pytest.approx(0.95) and mom[peak] == pytest.approx(0.85) and np.argmin(mom) == peak
+    assert lrs[-1] == pytest.approx(0.2 / 25 / 1e4, rel=1e-3)       # the last update's rate, near the minimum
+    _, vals = _ticket_run_by_library(lambda lr, total: OneCycleLR(lr, total_steps=total), 0.2, 3, per_update=True,
+                                     momentum_from=True)
+    assert np.allclose(vals, r["scheduled"]["val_losses"], rtol=0, atol=1e-12)
+    assert "momentum 0.95 -> 0.85 -> 0.95" in r["readout"]
+
+
+def test_schedulers_plateau_reduces_only_after_patience_bad_validations():
+    r = E.compute_schedulers(scheduler="plateau", lr=0.2, gamma=0.3, patience=1, epochs=3)
+    vals, lrs = r["scheduled"]["val_losses"], r["scheduled"]["lrs"]
+    # the rule by hand: a validation is good when it beats the best by the relative threshold 1e-4
+    best, bad, lr, expected = math.inf, 0, 0.2, []
+    for v in vals:
+        expected.append(lr)
+        if v < best * (1 - 1e-4):
+            best, bad = v, 0
+        else:
+            bad += 1
+        if bad > 1:
+            lr, bad = lr * 0.3, 0
+    used_after = lrs[r["scheduled"]["val_steps"][:-1]]             # the rate of the update after each validation
+    assert np.allclose(used_after, expected[1:], rtol=1e-12)
+
+
+def test_schedulers_constant_baseline_is_shared_and_divergence_is_a_message():
+    a = E.compute_schedulers(scheduler="step", lr=0.3)
+    b = E.compute_schedulers(scheduler="sgdr", lr=0.3, T_mult=1)
+    assert a["constant"]["val_losses"] is b["constant"]["val_losses"]          # one cached baseline per (lr, epochs)
+    r = E.compute_schedulers(scheduler="constant", lr=1e3)
+    assert r["problem"] and ("diverged at update" in r["readout"] or "ends above ln 2" in r["problem"])
+    with pytest.raises(ValueError, match="scheduler must be one of"):
+        E.compute_schedulers(scheduler="cosine")
+    with pytest.raises(ValueError, match="gamma must lie in"):
+        E.compute_schedulers(gamma=1.0)
+
+
+# ----------------------------------------------------------------------------- lesson 13: lean optimizer state
+
+def test_lean_lion_moves_every_coordinate_by_exactly_lr_and_its_state_is_one_buffer():
+    from lessons_lib.lean import Lion
+    r = E.compute_lean(optimizer="lion", lr=0.01)
+    assert np.allclose(r["step_sizes"], 0.01, rtol=1e-12, atol=0)        # sign steps: lr in a and in b, every step
+    assert r["state_bytes"] == 2 * 8 and r["state_buffers"] == ["exp_avg"]    # one float64 buffer of 2 values
+    shows(r["readout"], "final loss", run(Lion(0.01), 200).final_loss)
+    shows(r["readout"], "step size at step 1: a", 0.01)
+    assert "(8 per parameter)" in r["readout"]
+
+
+def test_lean_state_bytes_by_hand_for_every_optimizer():
+    # float64 on 2 parameters: momentum 1 buffer, AdamW 2, Adafactor's vector variance 1; the 8-bit state
+    # 1 byte per value of m and v (2 x 2) plus one float64 scale per moment for the one shared block (2 x 8)
+    expected = {"momentum": 16, "adamw": 32, "lion": 16, "adafactor": 16, "adamw8bit": 2 * 2 + 2 * 8}
+    for key, nbytes in expected.items():
+        assert E.compute_lean(optimizer=key, lr=0.01)["state_bytes"] == nbytes, key
+
+
+def test_lean_first_steps_by_hand():
+    # AdamW's first step is lr * g / |g| = lr per coordinate; momentum's is lr * g = (1, 0.01) at lr 0.01
+    assert np.allclose(E.compute_lean(optimizer="adamw", lr=0.01)["step_sizes"][0], [0.01, 0.01], rtol=1e-6)
+    assert np.allclose(E.compute_lean(optimizer="momentum", lr=0.01)["step_sizes"][0], [1.0, 0.01], rtol=1e-12)
+    # Adafactor at step 1: alpha = max(1e-3, RMS(w) = 1) * min(lr, 1) and |u| = 1 per coordinate
+    assert np.allclose(E.compute_lean(optimizer="adafactor", lr=0.1)["step_sizes"][0], [0.1, 0.1], rtol=1e-12)
+
+
+def test_lean_cosine_schedule_shrinks_lions_steps_to_the_schedules_rate():
+    from lessons_lib.schedules import cosine
+    r = E.compute_lean(optimizer="lion", lr=0.01, schedule="cosine")
+    rates = cosine(0.01, 200, 0.0).values(200)
+    moving = rates > 0
+    assert np.allclose(r["step_sizes"][moving], rates[moving, None], rtol=1e-9, atol=1e-15)
+    assert r["final_loss"] < E.compute_lean(optimizer="lion", lr=0.01)["final_loss"]
+
+
+def test_lean_settings_outside_the_domain():
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        E.compute_lean(optimizer="muon")
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        E.compute_lean(schedule="linear")
+    with pytest.raises(ValueError, match="lr must be a finite number > 0"):
+        E.compute_lean(lr=0.0)

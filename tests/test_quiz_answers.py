@@ -14,10 +14,13 @@ import pytest
 from lessons_lib.adaptive import Adagrad, RMSprop
 from lessons_lib.clipping import angle_degrees, clip_by_global_norm, clip_by_value
 from lessons_lib.datasets import ticket_triage
-from lessons_lib.logistic import LogisticSurface
+from lessons_lib.lean import NS_COEFFICIENTS, Adafactor, Lion, Muon, newton_schulz, state_nbytes
+from lessons_lib.logistic import EpochSampler, LogisticSurface, logistic_grad, logistic_loss
+from lessons_lib.lr_schedulers import OneCycleLR, StepLR
 from lessons_lib.memory import bytes_per_parameter, state_gigabytes
 from lessons_lib.optimizers import SGD, Adam, AdamW, EMAMomentum
 from lessons_lib.precision import DynamicLossScaler, to_bfloat16, to_fp16
+from lessons_lib.quantized import AdamW8bit, dequantize, quantize
 from lessons_lib.runner import measured_rate, run
 from lessons_lib.schedules import cosine, warmup_cosine
 from lessons_lib.surfaces import COURSE
@@ -103,6 +106,70 @@ def _adagrad_step_on_a_constant_gradient(t, lr=0.1):
     return float(abs(w - before)[0])
 
 
+def _ticket_design_12(X_raw, mean, std):
+    # lesson 12's inputs: standardised with the training statistics, plus the bias column
+    return np.column_stack([(X_raw - mean) / std, np.ones(len(X_raw))])
+
+
+def _summed_loss_at_zero_12():
+    data = ticket_triage(n=3000, seed=0)
+    X = _ticket_design_12(data.X_train, data.X_train.mean(axis=0), data.X_train.std(axis=0))
+    return logistic_loss(np.zeros(3), X, data.y_train) * len(data.y_train)     # the mean times n rows
+
+
+def _accumulation_ratio_12():
+    # 4 micro-batches of 16 summed WITHOUT / 4, over the mean gradient of the same 64 rows (library gradient)
+    data = ticket_triage(n=3000, seed=0)
+    X = _ticket_design_12(data.X_train, data.X_train.mean(axis=0), data.X_train.std(axis=0))
+    rows = np.random.default_rng(11).permutation(len(data.y_train))[:64]
+    w = np.array([0.3, -0.2, 0.1])
+    summed = sum(logistic_grad(w, X[p], data.y_train[p]) for p in np.split(rows, 4))
+    ratio = summed / logistic_grad(w, X[rows], data.y_train[rows])
+    assert np.allclose(ratio, ratio[0], rtol=1e-12)
+    return float(ratio[0])
+
+
+def _grid_rate_12(i):
+    # np.geomspace(0.003, 10, 15)[i], by hand
+    return 0.003 * (10 / 0.003) ** (i / 14)
+
+
+# --- helpers: the lesson's routing model, written out again ---------------------------------------
+
+def _routing(n, seed, d=64, k=16):
+    # lesson 13, section 3: feature j has scale 2 -> 0.1 and is present on a share 1 -> 0.05 of the rows;
+    # the queue is drawn from softmax(x W_true), W_true = 0.6 * N(0, 1) from seed 12345
+    W_true = 0.6 * np.random.default_rng(12345).standard_normal((d, k))
+    rng = np.random.default_rng(seed)
+    X = np.geomspace(2.0, 0.1, d) * rng.standard_normal((n, d)) * (rng.random((n, d)) < np.geomspace(1.0, 0.05, d))
+    z = X @ W_true
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    return X, (p.cumsum(axis=1) > rng.random((n, 1))).argmax(axis=1)
+
+
+def _softmax_grad(W, X, Y):
+    Z = X @ W
+    P = np.exp(Z - Z.max(axis=-1, keepdims=True))
+    P /= P.sum(axis=-1, keepdims=True)
+    return X.T @ (P - Y) / len(X)
+
+
+def _softmax_loss(W, X, y):
+    Z = X @ W
+    Z = Z - Z.max(axis=1, keepdims=True)
+    return float(np.mean(np.log(np.exp(Z).sum(axis=1)) - Z[np.arange(len(y)), y]))
+
+
+def _ns_single_value(steps=5):
+    # one singular value, normalised to 1, through s -> a s + b s^3 + c s^5, by hand
+    a, b, c = 3.4445, -4.7750, 2.0315
+    s = 1.0
+    for _ in range(steps):
+        s = a * s + b * s ** 3 + c * s ** 5
+    return s
+
+
 NUMERIC = {
     ("01", "one-step-a"): lambda: 1 - 0.018 * 100,                       # by hand: a - lr * 100 a
     ("01", "one-step-b"): lambda: float(run(SGD(lr=0.018), 1).final_params[1]),
@@ -139,6 +206,15 @@ NUMERIC = {
     ("10", "sharded-moments"): lambda: state_gigabytes("AdamW", 7e9) / 8,
     ("11", "condition-number"): lambda: _ticket_model()[1].condition_number,
     ("11", "standardised-condition-number"): _standardised_condition_number,
+    ("12", "initial-loss-ten-classes"): lambda: -math.log(1 / 10),                       # by hand
+    ("12", "summed-loss-start"): _summed_loss_at_zero_12,
+    ("12", "accumulation-without-division"): _accumulation_ratio_12,
+    ("12", "one-cycle-first-rate"): lambda: float(OneCycleLR(_grid_rate_12(7), total_steps=420).lr),
+    # 2560 parameters (10 blocks of 256), not the lesson's 2**20: bytes of the real state / parameters
+    ("13", "adamw8bit-bytes"): lambda: state_nbytes(AdamW8bit(block_size=256).init(np.zeros(2560))) / 2560,
+    # by hand: c = 0.9 * 0 + 0.1 * g_b with g_b = 1, the step is lr * |sign(c)|
+    ("13", "lion-step-size"): lambda: 0.01 * abs(np.sign(0.9 * 0.0 + 0.1 * 1.0)),
+    ("13", "ns-single-singular-value"): _ns_single_value,
 }
 
 
@@ -255,3 +331,93 @@ def test_every_numeric_question_has_a_recipe():
             if q["kind"] == "numeric" and (path.stem, q["id"]) not in NUMERIC:
                 missing.append(f"{path.stem}:{q['id']}")
     assert not missing, f"numeric quiz answers nobody recomputes: {missing}"
+
+
+def test_quiz_12_steplr_stepped_per_update_reaches_3_21e_07_at_update_10():
+    # the lesson's StepLR rate is grid[5] = 0.0544; stepped once per update, update 10 uses 0.3**10 of it
+    sched = StepLR(_grid_rate_12(5), step_size=1, gamma=0.3)
+    for _ in range(10):
+        sched.step()
+    assert f"{sched.lr:.2e}" == "3.21e-07" == f"{_grid_rate_12(5) * 0.3 ** 10:.2e}"
+    assert "3.21e-07 at update 10" in _choice("12", "steplr-per-batch")
+
+
+def test_quiz_12_decaying_the_bias_pulls_it_towards_zero():
+    # the penalised optimum by plain gradient descent (the lesson uses Newton): every 5th escalated ticket kept
+    data = ticket_triage(n=3000, seed=0)
+    keep = (data.y_train == 0) | (np.cumsum(data.y_train == 1) % 5 == 0)
+    X_raw, y = data.X_train[keep], data.y_train[keep]
+    X = _ticket_design_12(X_raw, X_raw.mean(axis=0), X_raw.std(axis=0))
+    w = np.zeros(3)
+    for _ in range(6000):
+        w = w - 2.0 * (logistic_grad(w, X, y) + 0.01 * w)
+    assert f"{w[2]:.4f}" == "-1.9210" and f"{y.mean():.3f}" == "0.161"
+    assert _choice("12", "bias-decay-imbalanced").startswith("towards 0, to -1.9210")
+
+
+def test_quiz_12_a_new_one_cycle_starts_at_0_0069_where_the_saved_one_was_at_0_1399():
+    saved = OneCycleLR(_grid_rate_12(7), total_steps=420)
+    for _ in range(210):
+        saved.step()
+    new = OneCycleLR(_grid_rate_12(7), total_steps=420)
+    assert f"{new.lr:.4f}" == "0.0069" and f"{saved.lr:.4f}" == "0.1399"
+    assert "0.0069" in _choice("12", "weights-only-resume") and "0.1399" in _choice("12", "weights-only-resume")
+
+
+def test_quiz_13_lion_at_a_fixed_lr_cycles_at_amplitude_lr():
+    trace = run(Lion(lr=0.01), 600)
+    last = np.abs(trace.params[-100:])
+    assert last.max() == pytest.approx(0.01, rel=1e-9)                  # exactly one lr, both coordinates
+    assert trace.losses[-100:].max() == pytest.approx(0.5 * 101 * 0.01 ** 2, rel=1e-9)   # 5.050e-03
+    assert _choice("13", "lion-fixed-lr").startswith("exactly one lr, 0.01")
+
+
+def test_quiz_13_an_adafactor_cap_of_one_or_more_never_acts():
+    X, y = _routing(20000, 0)
+    Xv, yv = _routing(2000, 1)
+    Y = np.eye(16)[y]
+    scores = {}
+    for cap in (0.3, 1.0, 3.0):
+        per_seed = []
+        for seed in (0, 1):
+            sampler, opt = EpochSampler(len(y), 64, seed), Adafactor(lr=cap)
+            W = np.zeros((64, 16))
+            state = opt.init(W)
+            for _ in range(200):
+                idx = sampler.next()
+                W, state = opt.step(W, _softmax_grad(W, X[idx], Y[idx]), state)
+            per_seed.append(_softmax_loss(W, Xv, yv))
+        scores[cap] = np.mean(per_seed)
+    assert scores[1.0] == scores[3.0]                                   # identical runs: the cap never binds
+    assert round(scores[1.0], 4) == 1.2588 and scores[0.3] > scores[1.0]
+    assert "1.2588" in _question("13", "adafactor-cap")["prompt"]
+    assert _choice("13", "adafactor-cap").startswith("its relative step uses rho_t = min(lr, 1/sqrt(t))")
+
+
+def test_quiz_13_a_linear_code_reads_small_second_moments_as_zero():
+    X, y = _routing(20000, 0)
+    Y = np.eye(16)[y]
+    opt = AdamW(lr=np.geomspace(1e-3, 1.0, 13)[7], weight_decay=0.0)     # the lesson's tuned rate, 0.0562
+    w, state = np.zeros(1024), opt.init(np.zeros(1024))
+    sampler = EpochSampler(len(y), 64, seed=0)
+    for _ in range(5):
+        idx = sampler.next()
+        w, state = opt.step(w, _softmax_grad(w.reshape(64, 16), X[idx], Y[idx]).ravel(), state)
+    v = state.v
+    zeros = {code: int(np.sum((v > 0) & (dequantize(quantize(v, 256, code)) == 0))) for code in ("linear_unsigned", "log")}
+    assert zeros == {"linear_unsigned": 49, "log": 0}
+    octaves = [np.log2(b.max() / b[b > 0].min()) for b in v.reshape(4, 256)]
+    assert np.round(octaves, 1).tolist() == [10.9, 8.9, 10.3, 12.0] and min(octaves) > np.log2(255)
+    assert "10.9 to 12.0 octaves" in _choice("13", "linear-v")
+
+
+def test_quiz_13_muon_is_for_matrices():
+    with pytest.raises(ValueError, match="Muon takes one matrix"):
+        Muon().init(np.zeros(16))
+    # a 1 x c matrix comes back in its gradient's direction: normalised gradient descent
+    g = np.arange(1.0, 17.0)[None, :]
+    o = newton_schulz(g)
+    assert float(np.sum(o * g) / np.linalg.norm(o) / np.linalg.norm(g)) == pytest.approx(1.0, abs=1e-12)
+    assert np.linalg.norm(o) == pytest.approx(_ns_single_value(), rel=1e-9)
+    assert sum(NS_COEFFICIENTS) == pytest.approx(0.701, abs=1e-12)
+    assert _choice("13", "muon-for").startswith("the hidden weight matrices")

@@ -18,11 +18,13 @@ from .adam import adam_explorer, compute_adam
 from .adaptive import ADAPTIVE_OPTIMIZERS, adaptive_explorer, compute_adaptive
 from .adamw import UNTOUCHED, adamw_explorer, compute_adamw
 from .clipping import clipping_explorer, compute_clipping
+from .lean import LEAN_OPTIMIZERS, compute_lean, lean_explorer
 from .loss_scaling import LOSS_FACTOR, TINY, compute_loss_scaling, loss_scaling_explorer
 from .momentum import (HEATMAP_BETA, HEATMAP_LR, MOMENTUM_CONVENTIONS, compute_momentum, momentum_explorer,
                        momentum_heatmap)
 from .race import RACE_DEFAULTS, RACE_STEPS, RACE_WINDOW, RACER_LABELS, RACERS, compute_race, race_explorer
 from .schedules import compute_schedule, schedule_explorer
+from .schedulers import compute_schedulers, schedulers_explorer
 from .sgd import compute_sgd, sgd_explorer
 from .shell import Explorer, clear_caches
 
@@ -33,9 +35,11 @@ __all__ = [
     "compute_adam", "adam_explorer",
     "compute_adamw", "adamw_explorer",
     "compute_schedule", "schedule_explorer",
+    "compute_schedulers", "schedulers_explorer",
     "compute_clipping", "clipping_explorer",
     "compute_loss_scaling", "loss_scaling_explorer",
     "compute_race", "race_explorer", "RACE_DEFAULTS",
+    "compute_lean", "lean_explorer", "LEAN_OPTIMIZERS",
     "Explorer", "EXPLORERS", "clear_caches",
     "MOMENTUM_CONVENTIONS", "ADAPTIVE_OPTIMIZERS", "HEATMAP_LR", "HEATMAP_BETA", "UNTOUCHED", "LOSS_FACTOR", "TINY",
     "RACE_STEPS", "RACE_WINDOW", "RACERS", "RACER_LABELS",
@@ -51,5 +55,7 @@ EXPLORERS = {
     "08": ("clipping", clipping_explorer, compute_clipping),
     "09": ("loss_scaling", loss_scaling_explorer, compute_loss_scaling),
     "10": ("race", race_explorer, compute_race),
+    "12": ("schedulers", schedulers_explorer, compute_schedulers),
+    "13": ("lean", lean_explorer, compute_lean),
 }
 """lesson -> (name, widget builder, compute function)."""

@@ -33,6 +33,8 @@ LESSONS = {
     "09": "fp16 and loss scaling",
     "10": "Capstone: one training loop, every mechanism",
     "11": "From the surface to a real model",
+    "12": "Training practice: schedulers, parameter groups, finding a rate, debugging, resuming",
+    "13": "Lean optimizer state: Lion, Adafactor, 8-bit moments, and Muon's matrix view",
 }
 """The lessons with a quiz, and a fallback title when a lesson's quiz file is missing."""
 
