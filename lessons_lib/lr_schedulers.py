@@ -25,7 +25,12 @@ ExponentialLR, per epoch: multiply by gamma at every step.   lr_k = lr0 * gamma^
 CosineAnnealingWarmRestarts (SGDR): a cosine from lr0 down to eta_min over T_i epochs, then
     a restart at lr0 with T_i <- T_i * T_mult (T_0, T_0 T_mult, T_0 T_mult^2, ...):
     lr = eta_min + (lr0 - eta_min) * (1 + cos(pi * T_cur / T_i)) / 2,  T_cur = epochs since restart.
-    Per batch: step(epoch + i / batches_per_epoch) (fractional epochs); or step() once per epoch.
+    Per batch (fractional epochs): torch's documented call is step(epoch + i / batches_per_epoch)
+    after the update of batch i, so update k uses lr((k - 1) / batches_per_epoch), one update
+    behind (updates 0 and 1 both use lr0, and the restart comes one update after the epoch end).
+    Calling step(epoch + (i + 1) / batches_per_epoch) instead makes update k use
+    lr(k / batches_per_epoch) and restart exactly at the epoch end (lesson 12 does this, on
+    purpose). Or step() once per epoch.
 OneCycleLR, per batch (total_steps = number of optimizer updates): warm up from
     max_lr / div_factor to max_lr over pct_start of the steps, then anneal (cos or linear) to
     max_lr / (div_factor * final_div_factor); momentum (or Adam's beta1) moves the other way,
@@ -255,8 +260,9 @@ class CosineAnnealingWarmRestarts(_Scheduler):
 
         lr = eta_min + (lr - eta_min) * (1 + cos(pi * T_cur / T_i)) / 2,   T_i = T_0 * T_mult^(restarts)
 
-    step() adds one epoch; step(epoch) jumps to a (fractional) epoch: per batch, call
-    step(epoch + i / batches_per_epoch) after the update of batch i. At an epoch that is exactly
+    step() adds one epoch; step(epoch) jumps to a (fractional) epoch: per batch, torch's recipe calls
+    step(epoch + i / batches_per_epoch) after the update of batch i (lesson 12 calls it with i + 1, so
+    that update k uses lr(k / batches_per_epoch): see the module docstring). At an epoch that is exactly
     a restart, torch's step(epoch) finds the cycle with a floating-point logarithm that can round
     down (T_0=1, T_mult=3, epoch 121: rate eta_min); here the cycle is found by exact integer
     sums, so step(epoch) always gives what step() gives (the restart's lr), as torch's step() does.
