@@ -373,6 +373,9 @@ def test_quiz_13_lion_at_a_fixed_lr_cycles_at_amplitude_lr():
     assert last.max() == pytest.approx(0.01, rel=1e-9)                  # exactly one lr, both coordinates
     assert trace.losses[-100:].max() == pytest.approx(0.5 * 101 * 0.01 ** 2, rel=1e-9)   # 5.050e-03
     assert _choice("13", "lion-fixed-lr").startswith("exactly one lr, 0.01")
+    # the explanation's qualifier: 1 / 0.03 is not whole, the grid 1 - 0.03 n skips 0 (nearest 0.01 and -0.02)
+    last_03 = np.abs(run(Lion(lr=0.03), 600).params[-100:, 0])
+    assert f"{last_03.max() / 0.03:.3f}" == "1.333" and "1.333 lr" in _question("13", "lion-fixed-lr")["explanation"]
 
 
 def test_quiz_13_an_adafactor_cap_of_one_or_more_never_acts():
@@ -410,8 +413,19 @@ def test_quiz_13_a_linear_code_reads_small_second_moments_as_zero():
     zeros = {code: int(np.sum((v > 0) & (dequantize(quantize(v, 256, code)) == 0))) for code in ("linear_unsigned", "log")}
     assert zeros == {"linear_unsigned": 49, "log": 0}
     octaves = [np.log2(b.max() / b[b > 0].min()) for b in v.reshape(4, 256)]
-    assert np.round(octaves, 1).tolist() == [10.9, 8.9, 10.3, 12.0] and min(octaves) > np.log2(255)
-    assert "10.9 to 12.0 octaves" in _choice("13", "linear-v")
+    assert np.round(octaves, 1).tolist() == [10.9, 8.9, 10.3, 12.0]
+    # round(255 v / s) is 0 exactly below s / 510: the zeros per block are the values under that cut
+    linear = dequantize(quantize(v, 256, "linear_unsigned")).reshape(4, 256)
+    per_block = [int(np.sum(b == 0)) for b in linear]
+    assert per_block == [int(np.sum(b < b.max() / 510)) for b in v.reshape(4, 256)] == [4, 0, 8, 37]
+    assert "8.9 to 12.0 octaves" in _choice("13", "linear-v") and "s/510" in _choice("13", "linear-v")
+    # the next step, step 6 with the 6th minibatch's gradient, from the linear-coded v (m exact)
+    idx6 = sampler.next()
+    g6 = _softmax_grad(w.reshape(64, 16), X[idx6], Y[idx6]).ravel()
+    m6 = 0.9 * state.m + 0.1 * g6
+    v6 = 0.999 * linear.ravel() + 0.001 * g6 ** 2
+    largest = np.abs(m6 / (1 - 0.9 ** 6) / (np.sqrt(v6 / (1 - 0.999 ** 6)) + 1e-8)).max()
+    assert f"{largest:.2f}" == "64.88" and "64.88" in _question("13", "linear-v")["explanation"]
 
 
 def test_quiz_13_muon_is_for_matrices():
