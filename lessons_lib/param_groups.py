@@ -12,7 +12,8 @@ a set of coordinates of w, given over the last axis:
 Every optimizer here is per coordinate except Adafactor (its step uses RMS(w) of the whole
 parameter), so a group's coordinates behave as that group's own parameter, as in torch.
 
-The weight-decay rule frameworks use (nanoGPT, timm, Hugging Face's Trainer in spirit):
+The weight-decay rule by shape, as nanoGPT and timm apply it (Hugging Face's Trainer decides by name and
+module type instead: no decay for parameters named "bias" and for LayerNorm modules):
 
     decay   every tensor with ndim >= 2  (weight matrices, embedding tables, conv kernels)
     no decay every tensor with ndim <= 1 (biases, LayerNorm/BatchNorm scales and shifts)
@@ -21,10 +22,9 @@ decay_split(layout) applies it to a layout {name: shape} of named arrays flatten
 (layout_of, flatten, unflatten build and undo that vector). The rule looks at shapes only,
 not at what a tensor means, and misfires where the two disagree:
 
-- a logistic regression's (or a linear probe's) own weight vector w (d,) is ndim 1, so the
+- a hand-written logistic regression's own weight vector w (d,) is ndim 1, so the
   rule leaves the model's only weights undecayed: weight decay does nothing at all;
-- an embedding table (vocab, dim) is 2-D and gets decayed, although many recipes exclude it
-  (rare tokens' rows see few gradients, and decay shrinks them towards 0 between visits);
+- an embedding table (vocab, dim) is 2-D and gets decayed, although some recipes exclude it;
 - a weight stored flattened (a (d_in * d_out,) vector) escapes decay, and a batch of biases
   stored as one (layers, width) matrix gets it.
 Give such tensors a group of their own (their slice from layout_slices) instead.

@@ -22,7 +22,7 @@ of its block's largest has v at 1e-4 of the block's absmax, below the 1/510 that
 divides a nonzero m by sqrt(0) + eps: a step of about lr * m / 1e-8. (A linear code on sqrt(v)
 narrows the gap but keeps it: one step after a gradient a appears beside a steady G in its block,
 m holds 0.1 a (kept for a > 0.04 G) but sqrt(v) only 0.032 a (code 0 for a < 0.062 G).) The log
-code spreads its 254 nonzero levels over 31.75 octaves of v (down to 2.8e-10 of the block's
+code spreads its 255 nonzero levels (254 steps of 1/8 octave) over 31.75 octaves of v (down to 2.8e-10 of the block's
 absmax), 8 per octave, with these bounds (for any finite x):
 
     linear:           |x_hat - x| <= s / 254                      (half a level), so |x_hat| <= 2 |x|
@@ -61,7 +61,7 @@ __all__ = [
 
 CODES = ("linear", "linear_unsigned", "log")
 LOG_LEVELS_PER_OCTAVE = 8
-"""Levels of the "log" code per factor 2 of v: 254 nonzero levels cover 31.75 octaves."""
+"""Levels of the "log" code per factor 2 of v: 255 nonzero levels, 254 steps of 1/8, cover 31.75 octaves."""
 
 _DTYPE = {"linear": np.int8, "linear_unsigned": np.uint8, "log": np.uint8}
 _V_CODES = ("log", "linear_unsigned")
