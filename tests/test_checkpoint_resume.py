@@ -12,8 +12,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lessons_lib.lr_plateau import ReduceLROnPlateau
-from lessons_lib.lr_schedulers import CosineAnnealingWarmRestarts, ExponentialLR, MultiStepLR, OneCycleLR, StepLR
 from lessons_lib.adaptive import Adagrad, RMSprop
 from lessons_lib.checkpoint import (
     CHECKPOINT_FORMAT, FORMAT, VERSION, load_checkpoint, load_state_dict, save_checkpoint, state_dict,
@@ -21,9 +19,12 @@ from lessons_lib.checkpoint import (
 from lessons_lib.datasets import ticket_triage
 from lessons_lib.lean import Adafactor, Lion, Muon
 from lessons_lib.logistic import EpochSampler, MinibatchLogistic
+from lessons_lib.lr_plateau import ReduceLROnPlateau
+from lessons_lib.lr_schedulers import CosineAnnealingWarmRestarts, ExponentialLR, MultiStepLR, OneCycleLR, StepLR
 from lessons_lib.optimizers import SGD, Adam, AdamW, EMAMomentum, SGDState
 from lessons_lib.param_groups import ParamGroups, ParamGroupsState
 from lessons_lib.precision import DynamicLossScaler, ScalerState, scaled_fp16_gradient, unscale
+from lessons_lib.quantized import Adam8bit, AdamW8bit
 from lessons_lib.surfaces import COURSE
 
 STEPS, AT = 100, 50
@@ -76,6 +77,8 @@ CASES = {
                         COURSE.grad, COURSE_START),
     "batch-Adam-per-run-lr": (lambda: Adam(lr=np.array([0.01, 0.05, 0.1])), COURSE.grad, BATCH_START),
     "batch-RMSprop": (lambda: RMSprop(lr=0.01, momentum=np.array([0.0, 0.5, 0.9])), COURSE.grad, BATCH_START),
+    "Adam8bit": (lambda: Adam8bit(lr=0.05, block_size=1), COURSE.grad, COURSE_START),
+    "AdamW8bit-batch": (lambda: AdamW8bit(lr=0.05, weight_decay=0.1, block_size=2), COURSE.grad, BATCH_START),
 }
 
 
