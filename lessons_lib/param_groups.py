@@ -12,8 +12,8 @@ a set of coordinates of w, given over the last axis:
 Every optimizer here is per coordinate except Adafactor (its step uses RMS(w) of the whole
 parameter), so a group's coordinates behave as that group's own parameter, as in torch.
 
-The weight-decay rule by shape, as nanoGPT and timm apply it (Hugging Face's Trainer decides by name and
-module type instead: no decay for parameters named "bias" and for LayerNorm modules):
+The weight-decay rule by shape, nanoGPT's (timm adds a ".bias" name check and a per-model exclusion list;
+Hugging Face's Trainer decides by name and module type instead: no decay for "bias" and LayerNorm):
 
     decay   every tensor with ndim >= 2  (weight matrices, embedding tables, conv kernels)
     no decay every tensor with ndim <= 1 (biases, LayerNorm/BatchNorm scales and shifts)
