@@ -147,7 +147,7 @@ def draw_lean(cv, r, params):
     set_curve(m["loss"], positive_or_nan(r["losses"]))
     for ax in (ax_s, ax_l):
         ax.set_xlim(0, r["steps"])
-    ax_s.set_ylim(*log_limits(r["step_sizes"], [r["lr"]], top_at_least=10 * r["lr"]))
+    ax_s.set_ylim(*log_limits(r["step_sizes"], [r["lr"]], top_at_least=10.0))   # top fixed: the lr slider ends at 1
     ax_l.set_ylim(*log_limits(r["losses"], top_at_least=100))
     cv.notice.set_text(notice_text(r["problem"], r["params"]))
 
