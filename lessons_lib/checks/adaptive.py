@@ -7,7 +7,7 @@ import numpy as np
 
 from ..adaptive import Adagrad, RMSprop, RMSpropState
 from .framework import (
-    Wrong, call_blocked, check, close, diagnose, get, get_callable, returned_array, scalar, type_name, untouched,
+    Wrong, call_blocked, check, close, diagnose, get, get_callable, returned_arrays, scalar, untouched,
 )
 from .parameters import ADAGRAD_GRAD, ADAGRAD_LR, ADAGRAD_STEPS
 
@@ -120,10 +120,7 @@ def rmsprop_step(ns):
         out = call_blocked(fn, "rmsprop_step", case, ("optimizers",), *kept, lr=lr, alpha=alpha, eps=eps)
         untouched([w, g, s], kept, "rmsprop_step", case, ("w", "g", "square_avg"),
                   hint="Build new arrays (w_new = w - ..., square_avg_new = ...) instead.")
-        if not isinstance(out, (tuple, list)) or len(out) != 2:
-            raise Wrong(f"case '{case}': `rmsprop_step` should return a tuple (w_new, square_avg_new); "
-                        f"it returned a {type_name(out)}" + (f" of length {len(out)}." if isinstance(out, (tuple, list)) else "."))
-        got = [returned_array(o, part, case, w) for o, part in zip(out, ("w_new", "square_avg_new"))]
+        got = returned_arrays(out, case, "rmsprop_step", ("w_new", "square_avg_new"), w)
         rtol = 1e-5 if w.dtype == np.float32 else 1e-9
         if all(close(a, b, rtol=rtol) for a, b in zip(got, ref)):
             continue

@@ -332,3 +332,11 @@ def returned_array(value, part: str, case: str, like: np.ndarray, what: str = "t
         raise Wrong(f"case '{case}': `{part}` is {arr.dtype} for float32 inputs; keep the parameters' dtype, "
                     "as torch does (numpy keeps float32 when float32 arrays meet plain Python numbers).")
     return as_float
+
+
+def returned_arrays(out, case: str, fn_name: str, parts: tuple, like: np.ndarray) -> list:
+    """A learner's returned tuple of arrays (one per name in `parts`), each checked by returned_array."""
+    if not isinstance(out, (tuple, list)) or len(out) != len(parts):
+        raise Wrong(f"case '{case}': `{fn_name}` should return a tuple ({', '.join(parts)}); it returned a "
+                    f"{type_name(out)}" + (f" of length {len(out)}." if isinstance(out, (tuple, list)) else "."))
+    return [returned_array(o, part, case, like) for o, part in zip(out, parts)]

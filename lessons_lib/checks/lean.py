@@ -14,7 +14,7 @@ from ..lean import Lion, LionState, state_nbytes
 from ..optimizers import AdamW
 from ..quantized import AdamW8bit, dequantize, quantize
 from .framework import (
-    Wrong, call_blocked, check, close, diagnose, get, get_callable, returned_array, scalar, type_name, untouched,
+    Wrong, call_blocked, check, close, diagnose, get, get_callable, returned_array, returned_arrays, scalar, type_name, untouched,
 )
 from .parameters import LEAN_BLOCK_SIZE, LEAN_PARAMS
 
@@ -180,10 +180,7 @@ def lion_step(ns):
         out = call_blocked(fn, "lion_step", case, ("lean",), *kept, lr, b1, b2, wd)
         untouched([w, g, m], kept, "lion_step", case, ("w", "g", "m"),
                   hint="Build new arrays (w_new = w - ..., m_new = ...) instead.")
-        if not isinstance(out, (tuple, list)) or len(out) != 2:
-            raise Wrong(f"case '{case}': `lion_step` should return a tuple (w_new, m_new); it returned a "
-                        f"{type_name(out)}" + (f" of length {len(out)}." if isinstance(out, (tuple, list)) else "."))
-        got = [returned_array(o, part, case, w) for o, part in zip(out, ("w_new", "m_new"))]
+        got = returned_arrays(out, case, "lion_step", ("w_new", "m_new"), w)
         rtol = 1e-5 if w.dtype == np.float32 else 1e-9
         if all(close(a, b, rtol=rtol, atol=1e-7 if w.dtype == np.float32 else 1e-12) for a, b in zip(got, ref)):
             continue

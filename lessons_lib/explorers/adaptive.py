@@ -135,7 +135,7 @@ def _build(cv):
     (start,) = ax_p.plot([], [], "s", color="k", markersize=6, linestyle="none", label="start [1, 1]")
     cv.legend(ax_p, [start, path], loc="lower left")
     cv.legend(ax_e, [ea, eb, limit], loc="lower left")
-    return dict(path=path, ea=ea, eb=eb, loss=loss, title=None)
+    return dict(path=path, ea=ea, eb=eb, loss=loss)
 
 
 def draw_adaptive(cv, r, params):
@@ -143,10 +143,7 @@ def draw_adaptive(cv, r, params):
     m = cv.built(_build)
     ax_p, ax_e, ax_l = cv.axes
     title = f"{ADAPTIVE_OPTIMIZERS[r['optimizer']]}{' (centered)' if r['centered'] else ''} path"
-    if m["title"] != title:                 # the title is part of the cached background
-        ax_p.set_title(title, fontsize=10)
-        m["title"] = title
-        cv.bump(ax_p)
+    cv.retitle(ax_p, title)
     set_path(m["path"], r["params"])
     x = np.arange(1, r["steps"] + 1)
     set_curve(m["ea"], positive_or_nan(r["effective_lr"][:, 0]), x)

@@ -128,6 +128,12 @@ class Canvas:
         """Say that static content of ax's panel changed (forces its background redraw)."""
         self._panel_of[id(ax.figure)].static_version += 1
 
+    def retitle(self, ax, title, fontsize=10):
+        """Set ax's title only when it changed: the title is part of the cached background."""
+        if ax.get_title() != title:
+            ax.set_title(title, fontsize=fontsize)
+            self.bump(ax)
+
     def invalidate(self):
         """Forget every cached background: the next png() is a full redraw."""
         for p in self.panels + [self.strip]:

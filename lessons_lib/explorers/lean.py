@@ -126,7 +126,7 @@ def _build(cv):
     (start,) = ax_p.plot([], [], "s", color="k", markersize=6, linestyle="none", label="start [1, 1]")
     cv.legend(ax_p, [start, path], loc="lower left")
     cv.legend(ax_s, [sa, sb, lr_line], loc="lower left")
-    return dict(path=path, sa=sa, sb=sb, lr=lr_line, loss=loss, title=None)
+    return dict(path=path, sa=sa, sb=sb, lr=lr_line, loss=loss)
 
 
 def draw_lean(cv, r, params):
@@ -134,10 +134,7 @@ def draw_lean(cv, r, params):
     m = cv.built(_build)
     ax_p, ax_s, ax_l = cv.axes
     title = f"{LEAN_OPTIMIZERS[r['optimizer']]} path"
-    if m["title"] != title:                 # the title is part of the cached background
-        ax_p.set_title(title, fontsize=10)
-        m["title"] = title
-        cv.bump(ax_p)
+    cv.retitle(ax_p, title)
     set_path(m["path"], r["params"])
     x = np.arange(1, r["steps"] + 1)
     set_curve(m["sa"], positive_or_nan(r["step_sizes"][:, 0]), x)
