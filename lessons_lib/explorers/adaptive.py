@@ -18,7 +18,7 @@ from ..formatting import readout_number as num
 from ..formatting import readout_vector as vec
 from ..runner import run
 from ..validation import check_int, check_positive_real, check_real, check_unit_interval
-from .canvas import COLORS, Canvas, add_line, dress, log_limits, plain_log, positive_or_nan, set_curve, set_path
+from .canvas import COLORS, Canvas, add_line, log_limits, path_middle_loss, positive_or_nan, set_curve, set_path
 from .shell import (Explorer, dropdown, final_loss, float_slider, frozen_cache, growth_problem, log_slider,
                     notice_text, outcome, quiet, steps_taken)
 
@@ -122,13 +122,8 @@ def compute_adaptive(optimizer="rmsprop", lr=0.01, alpha=0.99, centered=False, e
 
 def _build(cv):
     ax_p, ax_e, ax_l = cv.axes
-    cv.path_axes(ax_p, "Path on the loss contours")
-    plain_log(ax_e)
-    dress(ax_e, "step t", "lr / (sqrt(denominator) + eps) (log)", "Effective lr per coordinate")
-    plain_log(ax_l)
-    dress(ax_l, "step t", "loss L(w) (log scale)", "Loss per step")
+    path = path_middle_loss(cv, "lr / (sqrt(denominator) + eps) (log)", "Effective lr per coordinate")
     limit = ax_e.axhline(A_LIMIT, color="0.35", linestyle=":", linewidth=1.2, label="2/100 (above it a overshoots)")
-    path = add_line(cv, ax_p, "-o", color=COLORS[0], markersize=2.5, linewidth=1.2, label="path")
     ea = add_line(cv, ax_e, "-", color=COLORS[1], linewidth=1.6, label="a (curvature 100)")
     eb = add_line(cv, ax_e, "--", color=COLORS[2], linewidth=1.6, label="b (curvature 1)")
     loss = add_line(cv, ax_l, "-", color=COLORS[0], linewidth=1.5)

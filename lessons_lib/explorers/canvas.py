@@ -269,3 +269,17 @@ def round_down(x, q=0.25):
 def round_up(x, q=0.25):
     """x rounded up to a multiple of q."""
     return math.ceil(x / q) * q
+
+
+def path_middle_loss(cv, middle_ylabel, middle_title):
+    """The three-panel layout of a per-coordinate explorer: path on the contours, a log panel, loss per step.
+
+    Returns the path line; the middle panel is dressed and log-scaled, ready for its curves.
+    """
+    ax_p, ax_m, ax_l = cv.axes
+    cv.path_axes(ax_p, "Path on the loss contours")
+    plain_log(ax_m)
+    dress(ax_m, "step t", middle_ylabel, middle_title)
+    plain_log(ax_l)
+    dress(ax_l, "step t", "loss L(w) (log scale)", "Loss per step")
+    return add_line(cv, ax_p, "-o", color=COLORS[0], markersize=2.5, linewidth=1.2, label="path")

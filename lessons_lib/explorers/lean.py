@@ -22,7 +22,7 @@ from ..quantized import AdamW8bit
 from ..runner import run
 from ..schedules import cosine
 from ..validation import check_int, check_positive_real
-from .canvas import COLORS, Canvas, add_line, dress, log_limits, plain_log, positive_or_nan, set_curve, set_path
+from .canvas import COLORS, Canvas, add_line, log_limits, path_middle_loss, positive_or_nan, set_curve, set_path
 from .shell import (Explorer, dropdown, final_loss, frozen_cache, growth_problem, log_slider, notice_text, outcome,
                     quiet, steps_taken)
 
@@ -112,12 +112,7 @@ def compute_lean(optimizer="lion", lr=0.01, schedule="constant", steps=200):
 
 def _build(cv):
     ax_p, ax_s, ax_l = cv.axes
-    cv.path_axes(ax_p, "Path on the loss contours")
-    plain_log(ax_s)
-    dress(ax_s, "step t", "|w_t - w_(t-1)| per coordinate (log)", "Step size per coordinate")
-    plain_log(ax_l)
-    dress(ax_l, "step t", "loss L(w) (log scale)", "Loss per step")
-    path = add_line(cv, ax_p, "-o", color=COLORS[0], markersize=2.5, linewidth=1.2, label="path")
+    path = path_middle_loss(cv, "|w_t - w_(t-1)| per coordinate (log)", "Step size per coordinate")
     # lr drawn wide and pale underneath: where a step is exactly lr (Lion) the three lines stay visible
     lr_line = add_line(cv, ax_s, "-", color="0.6", linewidth=5, alpha=0.45, label="lr (wide, pale)")
     sa = add_line(cv, ax_s, "-", color=COLORS[1], linewidth=1.8, label="a (curvature 100)")
@@ -125,7 +120,7 @@ def _build(cv):
     loss = add_line(cv, ax_l, "-", color=COLORS[0], linewidth=1.5)
     (start,) = ax_p.plot([], [], "s", color="k", markersize=6, linestyle="none", label="start [1, 1]")
     cv.legend(ax_p, [start, path], loc="lower left")
-    cv.legend(ax_s, [sa, sb, lr_line], loc="lower left")
+    cv.legend(ax_s, [sa, sb, lr_line], loc="upper right")   # the top decades stay empty (top fixed at 10)
     return dict(path=path, sa=sa, sb=sb, lr=lr_line, loss=loss)
 
 
